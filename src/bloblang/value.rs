@@ -1,0 +1,171 @@
+//! The document model every pipeline stage shares.
+//!
+//! A message payload is parsed once (simd-json) into a [`Value`]; Bloblang mappings read and
+//! build `Value`s; the output validates and encodes the final `Value` into JSON bytes once.
+//!
+//! Contract used outside `bloblang` (the output's event encoder, the stdout output, tests):
+//! `Value::{Null, Bool, Int, Float, Str, Array, Object}`, [`Map`] with `get`, `iter`, `len`,
+//! `insert`, `remove`, and [`Value::write_json`] / [`Value::from_json_slice`] / [`Value::kind`].
+//! Other variants may be added; those listed stay.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Object map. Keys are kept sorted, which is also how Bento (Go's `encoding/json`) prints them.
+pub type Map = BTreeMap<String, Value>;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    Array(Vec<Value>),
+    Object(Map),
+}
+
+impl Value {
+    /// Bento's type names, as `.type()` reports them.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) | Value::Float(_) => "number",
+            Value::Str(_) => "string",
+            Value::Bytes(_) => "bytes",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_object(&self) -> Option<&Map> {
+        match self {
+            Value::Object(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Parse a JSON document. The buffer is used as scratch space by simd-json.
+    pub fn from_json_slice(buf: &mut [u8]) -> Result<Value, String> {
+        let v: simd_json::OwnedValue = simd_json::to_owned_value(buf).map_err(|e| e.to_string())?;
+        Ok(Value::from_simd(v))
+    }
+
+    fn from_simd(v: simd_json::OwnedValue) -> Value {
+        use simd_json::{OwnedValue as O, StaticNode as S};
+        match v {
+            O::Static(S::Null) => Value::Null,
+            O::Static(S::Bool(b)) => Value::Bool(b),
+            O::Static(S::I64(i)) => Value::Int(i),
+            O::Static(S::U64(u)) => i64::try_from(u).map_or(Value::Float(u as f64), Value::Int),
+            O::Static(S::F64(f)) => Value::Float(f),
+            O::String(s) => Value::Str(s),
+            O::Array(a) => Value::Array(a.into_iter().map(Value::from_simd).collect()),
+            O::Object(o) => Value::Object(
+                o.into_iter()
+                    .map(|(k, v)| (k, Value::from_simd(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Append the compact JSON encoding of this value to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Value::Null => out.extend_from_slice(b"null"),
+            Value::Bool(true) => out.extend_from_slice(b"true"),
+            Value::Bool(false) => out.extend_from_slice(b"false"),
+            Value::Int(i) => out.extend_from_slice(itoa_buf(*i).as_bytes()),
+            Value::Float(f) => write_float(*f, out),
+            Value::Str(s) => write_json_str(s, out),
+            Value::Bytes(b) => write_json_str(&String::from_utf8_lossy(b), out),
+            Value::Array(a) => {
+                out.push(b'[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(b']');
+            }
+            Value::Object(m) => {
+                out.push(b'{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write_json_str(k, out);
+                    out.push(b':');
+                    v.write_json(out);
+                }
+                out.push(b'}');
+            }
+        }
+    }
+
+    pub fn to_json_string(&self) -> String {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        // write_json only emits valid UTF-8.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn itoa_buf(i: i64) -> String {
+    i.to_string()
+}
+
+fn write_float(f: f64, out: &mut Vec<u8>) {
+    if !f.is_finite() {
+        out.extend_from_slice(b"null");
+    } else if f.fract() == 0.0 && f.abs() < 1e15 {
+        // Bento prints 4.0 as 4.
+        out.extend_from_slice((f as i64).to_string().as_bytes());
+    } else {
+        out.extend_from_slice(f.to_string().as_bytes());
+    }
+}
+
+/// JSON string escaping (RFC 8259), with `<`, `>` and `&` left as they are.
+pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{:04x}", b).as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_json_string())
+    }
+}

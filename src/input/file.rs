@@ -1,0 +1,76 @@
+//! `input.file`: JSON lines from files, read in order.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::sync::Arc;
+
+use anyhow::Context;
+use crossbeam_channel::Sender;
+use serde::{Deserialize, Serialize};
+
+use super::lines::{pump, ReadEnd};
+use super::{Input, Message};
+use crate::config::Problems;
+use crate::delivery::AckCounter;
+use crate::runtime::Control;
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub paths: Vec<String>,
+    /// Accepted for Bento compatibility; only `lines` is supported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<String>,
+}
+
+impl FileConfig {
+    pub fn validate(&self, path: &str, p: &mut Problems) {
+        if self.paths.is_empty() {
+            p.add(format!("{path}.paths"), "at least one path is required");
+        }
+        if let Some(c) = &self.codec {
+            if c != "lines" {
+                p.add(
+                    format!("{path}.codec"),
+                    format!("codec `{c}` is not supported; use `lines`"),
+                );
+            }
+        }
+    }
+}
+
+pub struct FileInput {
+    paths: Vec<String>,
+}
+
+impl FileInput {
+    pub fn new(c: &FileConfig) -> FileInput {
+        FileInput {
+            paths: c.paths.clone(),
+        }
+    }
+}
+
+impl Input for FileInput {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+        let acks = AckCounter::new();
+        for path in &self.paths {
+            let f =
+                File::open(path).with_context(|| format!("input.file: cannot open `{path}`"))?;
+            let mut reader = BufReader::with_capacity(1 << 16, f);
+            let name: Arc<str> = Arc::from(path.as_str());
+            let mut seq = 0;
+            match pump(&mut reader, &name, &mut seq, &acks, &out, ctl)
+                .with_context(|| format!("input.file: failed reading `{path}`"))?
+            {
+                ReadEnd::Eof => tracing::debug!(path = %path, lines = seq, "file read to the end"),
+                ReadEnd::Stopped => return Ok(()),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! `input.kafka` fields, with Bento's names and defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Duration, Problems, Secret};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Broker addresses; an item may hold several, comma-separated.
+    pub addresses: Vec<String>,
+    /// `topic`, `topic:partition` or `topic:0-3` (explicit partitions, no group).
+    pub topics: Vec<String>,
+    #[serde(default)]
+    pub consumer_group: String,
+    #[serde(default = "default_client_id")]
+    pub client_id: String,
+    #[serde(default = "yes")]
+    pub start_from_oldest: bool,
+    #[serde(default = "default_commit_period")]
+    pub commit_period: Duration,
+    /// Un-acked messages allowed per partition before it is paused.
+    #[serde(default = "default_checkpoint_limit")]
+    pub checkpoint_limit: usize,
+    /// Messages buffered between the consumer and the processors.
+    #[serde(default = "default_fetch_buffer_cap")]
+    pub fetch_buffer_cap: usize,
+    #[serde(default = "default_max_processing_period")]
+    pub max_processing_period: Duration,
+    #[serde(default)]
+    pub rack_id: String,
+    #[serde(default)]
+    pub tls: KafkaTls,
+    #[serde(default)]
+    pub sasl: KafkaSasl,
+    /// Raw librdkafka properties, applied last (escape hatch).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub librdkafka_options: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaTls {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub skip_cert_verify: bool,
+    #[serde(default)]
+    pub root_cas_file: String,
+    #[serde(default)]
+    pub client_certs: Vec<ClientCert>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCert {
+    #[serde(default)]
+    pub cert_file: String,
+    #[serde(default)]
+    pub key_file: String,
+    #[serde(default)]
+    pub password: Secret,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSasl {
+    /// `none` (default), `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`.
+    #[serde(default)]
+    pub mechanism: String,
+    #[serde(default)]
+    pub user: String,
+    #[serde(default)]
+    pub password: Secret,
+    /// Static token for `OAUTHBEARER`.
+    #[serde(default)]
+    pub access_token: Secret,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_client_id() -> String {
+    "flexprice-collector".into()
+}
+fn default_commit_period() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_checkpoint_limit() -> usize {
+    1024
+}
+fn default_fetch_buffer_cap() -> usize {
+    256
+}
+fn default_max_processing_period() -> Duration {
+    Duration::from_millis(100)
+}
+
+impl KafkaConfig {
+    pub fn validate(&self, path: &str, p: &mut Problems) {
+        if self.addresses.iter().all(|a| a.trim().is_empty()) {
+            p.add(
+                format!("{path}.addresses"),
+                "at least one broker address is required",
+            );
+        }
+        if self.topics.is_empty() {
+            p.add(format!("{path}.topics"), "at least one topic is required");
+        }
+        if self.checkpoint_limit == 0 {
+            p.add(format!("{path}.checkpoint_limit"), "must be at least 1");
+        }
+        if self.fetch_buffer_cap == 0 {
+            p.add(format!("{path}.fetch_buffer_cap"), "must be at least 1");
+        }
+        let m = self.sasl.mechanism.as_str();
+        if !matches!(
+            m,
+            "" | "none" | "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER"
+        ) {
+            p.add(
+                format!("{path}.sasl.mechanism"),
+                format!("unsupported mechanism `{m}`; use one of none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"),
+            );
+        }
+    }
+}

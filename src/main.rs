@@ -1,0 +1,149 @@
+//! The `flexprice-collector` command line. `flexprice-collector -c config.yaml` runs a config,
+//! exactly like `bento -c`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use argh::FromArgs;
+
+use flexprice_collector::config::Config;
+use flexprice_collector::observe::logs;
+use flexprice_collector::runtime::{self, Control};
+
+/// Kafka → Bloblang → Flexprice events API, at-least-once.
+/// Run a config with `flexprice-collector -c config.yaml`.
+#[derive(FromArgs)]
+struct Cli {
+    /// config file to run (same as `run -c`)
+    #[argh(option, short = 'c')]
+    config: Option<PathBuf>,
+    /// override `logger.level` (OFF, ERROR, WARN, INFO, DEBUG, TRACE)
+    #[argh(option)]
+    log_level: Option<String>,
+    /// print the version and exit
+    #[argh(switch, short = 'V')]
+    version: bool,
+    #[argh(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Run(RunCmd),
+    Lint(LintCmd),
+    Echo(EchoCmd),
+}
+
+/// Run a pipeline from a config file.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "run")]
+struct RunCmd {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: PathBuf,
+}
+
+/// Check config files and report every error with its location; exit 1 if any.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "lint")]
+struct LintCmd {
+    /// config files
+    #[argh(positional)]
+    files: Vec<PathBuf>,
+}
+
+/// Print the resolved config (env vars substituted, defaults filled, secrets redacted).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "echo")]
+struct EchoCmd {
+    /// config file
+    #[argh(option, short = 'c')]
+    config: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    if cli.version {
+        println!("flexprice-collector {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    match cli.command {
+        Some(Command::Lint(l)) => lint(&l.files),
+        Some(Command::Echo(e)) => match Config::load(&e.config) {
+            Ok(c) => {
+                print!("{}", c.to_redacted_yaml());
+                ExitCode::SUCCESS
+            }
+            Err(errs) => {
+                eprintln!("{errs}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::Run(r)) => run(&r.config, cli.log_level.as_deref()),
+        None => match cli.config {
+            Some(path) => run(&path, cli.log_level.as_deref()),
+            None => {
+                eprintln!("flexprice-collector: no config given; run `flexprice-collector -c config.yaml` (see --help)");
+                ExitCode::from(2)
+            }
+        },
+    }
+}
+
+fn lint(files: &[PathBuf]) -> ExitCode {
+    if files.is_empty() {
+        eprintln!("lint: give one or more config files");
+        return ExitCode::from(2);
+    }
+    let mut bad = 0;
+    for f in files {
+        if let Err(errs) = Config::load(f) {
+            bad += 1;
+            eprintln!("{errs}");
+        }
+    }
+    if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(path: &std::path::Path, level: Option<&str>) -> ExitCode {
+    let mut config = match Config::load(path) {
+        Ok(c) => c,
+        Err(errs) => {
+            eprintln!("{errs}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(l) = level {
+        config.logger.level = l.to_string();
+    }
+    logs::init(&config.logger);
+    let ctl = Control::new(config.shutdown_timeout.get());
+    if let Err(e) = runtime::signals::install(ctl.clone()) {
+        tracing::error!(error = %e, "cannot install signal handlers");
+        return ExitCode::FAILURE;
+    }
+    match runtime::run(&config, &ctl) {
+        Ok(s) => {
+            tracing::info!(
+                received = s.received,
+                sent = s.sent,
+                filtered = s.filtered,
+                failed = s.failed,
+                dead_lettered = s.dead_lettered,
+                batches = s.batches,
+                elapsed = ?s.elapsed,
+                "pipeline finished"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "pipeline failed");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! `output.flexprice` fields. Names follow the Flexprice Bento plugin and its docs.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Duration, Problems, Secret};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlexpriceConfig {
+    /// `host[:port]`, no scheme, no path.
+    #[serde(default = "default_api_host")]
+    pub api_host: String,
+    pub api_key: Secret,
+    /// `https` (default) or `http`.
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// Parallel requests (sender threads).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Per-request timeout.
+    #[serde(default = "default_timeout")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub batching: Batching,
+    /// Retries after the first attempt before an event is dead-lettered.
+    #[serde(default = "default_retry_max_attempts")]
+    pub retry_max_attempts: u32,
+    #[serde(default)]
+    pub retry_backoff: RetryBackoff,
+    #[serde(default)]
+    pub dead_letter: DeadLetter,
+    #[serde(default)]
+    pub tls: ApiTls,
+}
+
+/// Bento's batch policy. All zero = no batching (one event per `POST /v1/events`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Batching {
+    #[serde(default)]
+    pub count: usize,
+    #[serde(default)]
+    pub byte_size: usize,
+    #[serde(default)]
+    pub period: Duration,
+}
+
+impl Batching {
+    /// Bento's `IsNoop`: `count: 1` alone is still "no batching".
+    pub fn is_noop(&self) -> bool {
+        self.count <= 1 && self.byte_size == 0 && self.period.is_zero()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBackoff {
+    #[serde(default = "default_initial_interval")]
+    pub initial_interval: Duration,
+    #[serde(default = "default_max_interval")]
+    pub max_interval: Duration,
+    /// Give up retrying (dead-letter) once this much time has passed; 0 = no limit.
+    #[serde(default)]
+    pub max_elapsed_time: Duration,
+}
+
+impl Default for RetryBackoff {
+    fn default() -> Self {
+        RetryBackoff {
+            initial_interval: default_initial_interval(),
+            max_interval: default_max_interval(),
+            max_elapsed_time: Duration::default(),
+        }
+    }
+}
+
+/// Where events go that cannot be delivered: a JSONL file (default) or a Kafka topic.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<DeadLetterKafka>,
+}
+
+impl Default for DeadLetter {
+    fn default() -> Self {
+        DeadLetter {
+            path: Some("./flexprice-dead-letter.jsonl".into()),
+            kafka: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterKafka {
+    pub addresses: Vec<String>,
+    pub topic: String,
+}
+
+/// TLS towards a self-hosted API.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiTls {
+    #[serde(default)]
+    pub root_cas_file: String,
+    #[serde(default)]
+    pub skip_cert_verify: bool,
+}
+
+fn default_api_host() -> String {
+    "api.cloud.flexprice.io".into()
+}
+fn default_scheme() -> String {
+    "https".into()
+}
+fn default_max_in_flight() -> usize {
+    10
+}
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_retry_max_attempts() -> u32 {
+    3
+}
+fn default_initial_interval() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_max_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl FlexpriceConfig {
+    pub fn validate(&self, path: &str, p: &mut Problems) {
+        let host = self.api_host.trim();
+        if host.is_empty() {
+            p.add(format!("{path}.api_host"), "must not be empty");
+        } else if host.contains("://") {
+            p.add(
+                format!("{path}.api_host"),
+                format!("`{host}` has a scheme; give the host only (e.g. `api.cloud.flexprice.io`) and set `scheme:` separately"),
+            );
+        } else if host.contains('/') {
+            p.add(
+                format!("{path}.api_host"),
+                format!(
+                    "`{host}` has a path; give `host[:port]` only, the collector adds `/v1/events`"
+                ),
+            );
+        }
+        if self.api_key.is_empty() {
+            p.add(
+                format!("{path}.api_key"),
+                "is required (the key is sent as `x-api-key`)",
+            );
+        }
+        if !matches!(self.scheme.as_str(), "http" | "https") {
+            p.add(
+                format!("{path}.scheme"),
+                format!("`{}` is not `http` or `https`", self.scheme),
+            );
+        }
+        if self.max_in_flight == 0 {
+            p.add(format!("{path}.max_in_flight"), "must be at least 1");
+        }
+        if self.batching.count > 1000 {
+            p.add(
+                format!("{path}.batching.count"),
+                "the bulk API takes at most 1000 events per request; use 1000 or less",
+            );
+        }
+        if self.retry_backoff.max_interval < self.retry_backoff.initial_interval {
+            p.add(
+                format!("{path}.retry_backoff.max_interval"),
+                "must not be less than `initial_interval`",
+            );
+        }
+        if self.dead_letter.path.is_none() && self.dead_letter.kafka.is_none() {
+            p.add(
+                format!("{path}.dead_letter"),
+                "set `path` (a JSONL file) or `kafka`",
+            );
+        }
+    }
+}

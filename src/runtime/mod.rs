@@ -1,0 +1,223 @@
+//! Runtime: builds the stages from config, runs them on their threads, and drains on stop.
+//!
+//! ```text
+//! input thread ──bounded──▶ N processor threads ──bounded──▶ output (its own threads)
+//! ```
+//! A full channel blocks the stage before it. Stop: the input stops and drops its sender; the
+//! processors finish what is queued and drop theirs; the output flushes and returns; then the
+//! input (which may still hold offsets to commit) is told everything drained.
+
+mod control;
+pub mod signals;
+
+pub use control::Control;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::config::Config;
+use crate::delivery::Ack;
+use crate::input::{InputConfig, Message};
+use crate::observe::metrics;
+use crate::output::{Body, Encoder, Event};
+use crate::processor::{Part, Processor, Step};
+
+/// What a run did, from the metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub received: u64,
+    pub sent: u64,
+    pub filtered: u64,
+    pub failed: u64,
+    pub dead_lettered: u64,
+    pub batches: u64,
+    pub elapsed: Duration,
+    /// True when the graceful stop ran out of time and left work un-acked.
+    pub timed_out: bool,
+}
+
+impl Summary {
+    fn capture(start: Instant, timed_out: bool) -> Summary {
+        let m = metrics::get();
+        Summary {
+            received: m.input_received.get(),
+            sent: m.output_sent.get(),
+            filtered: m.processor_dropped.get(),
+            failed: m.processor_error.get(),
+            dead_lettered: m.output_dead_letter.get(),
+            batches: m.batch_created.get(),
+            elapsed: start.elapsed(),
+            timed_out,
+        }
+    }
+}
+
+/// Build every stage and run the pipeline until the input ends or `ctl` asks to stop.
+pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
+    let start = Instant::now();
+    let processors: Arc<[Box<dyn Processor>]> = config
+        .pipeline
+        .processors
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            p.build()
+                .with_context(|| format!("pipeline.processors.{i}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into();
+    let output = config.output.build().context("output")?;
+    let input = config.input.build().context("input")?;
+    let encoder = output.encoder();
+    let capacity = match &config.input {
+        InputConfig::Kafka(k) => k.fetch_buffer_cap,
+        _ => 1024,
+    };
+    let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Message>(capacity);
+    let (ev_tx, ev_rx) = crossbeam_channel::bounded::<Event>(capacity);
+    let (done_tx, done_rx) = crossbeam_channel::bounded::<(&'static str, anyhow::Result<()>)>(2);
+
+    tracing::info!(
+        input = input.name(),
+        output = output.name(),
+        threads = config.pipeline.thread_count(),
+        "pipeline starting"
+    );
+
+    let output_thread = {
+        let ctl = ctl.clone();
+        let done = done_tx.clone();
+        std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                let r = output.run(ev_rx, &ctl);
+                ctl.mark_drained();
+                let _ = done.send(("output", r));
+            })?
+    };
+    let workers: Vec<_> = (0..config.pipeline.thread_count())
+        .map(|i| {
+            let rx = msg_rx.clone();
+            let tx = ev_tx.clone();
+            let procs = Arc::clone(&processors);
+            let enc = Arc::clone(&encoder);
+            std::thread::Builder::new()
+                .name(format!("processor-{i}"))
+                .spawn(move || process_loop(&rx, &tx, &procs, enc.as_ref()))
+        })
+        .collect::<Result<_, _>>()?;
+    drop((msg_rx, ev_tx));
+    let input_thread = {
+        let ctl = ctl.clone();
+        std::thread::Builder::new()
+            .name("input".into())
+            .spawn(move || {
+                let r = input.run(msg_tx, &ctl);
+                let _ = done_tx.send(("input", r));
+            })?
+    };
+
+    // Wait for both ends; once a stop is requested, for no longer than shutdown_timeout.
+    let mut first_error: Option<anyhow::Error> = None;
+    let mut pending = 2;
+    let mut timed_out = false;
+    while pending > 0 {
+        let next = match ctl.deadline() {
+            Some(deadline) => done_rx.recv_deadline(deadline).map_err(|_| ()),
+            None => crossbeam_channel::select! {
+                recv(done_rx) -> r => r.map_err(|_| ()),
+                recv(ctl.stopping()) -> _ => continue,
+            },
+        };
+        match next {
+            Ok((stage, result)) => {
+                pending -= 1;
+                if let Err(e) = result {
+                    tracing::error!(stage, error = format!("{e:#}"), "stage failed; stopping");
+                    first_error.get_or_insert(e.context(stage));
+                    ctl.request_stop();
+                }
+            }
+            Err(()) => {
+                timed_out = true;
+                tracing::warn!(
+                    timeout = %crate::config::duration::format(config.shutdown_timeout.get()),
+                    "shutdown_timeout reached with work in flight; exiting without it (un-acked events are redelivered on restart)"
+                );
+                break;
+            }
+        }
+    }
+    if !timed_out {
+        for w in workers {
+            let _ = w.join();
+        }
+        let _ = output_thread.join();
+        let _ = input_thread.join();
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(Summary::capture(start, timed_out)),
+    }
+}
+
+/// One processor thread: run the processors, encode, hand to the output.
+fn process_loop(
+    rx: &Receiver<Message>,
+    tx: &Sender<Event>,
+    processors: &[Box<dyn Processor>],
+    encoder: &dyn Encoder,
+) {
+    let m = metrics::get();
+    for msg in rx {
+        let mut part = Part::new(msg.payload, msg.origin);
+        let mut failure = None;
+        let mut dropped = false;
+        for p in processors {
+            match p.process(&mut part) {
+                Ok(Step::Continue) => {}
+                Ok(Step::Drop) => {
+                    dropped = true;
+                    break;
+                }
+                Err(e) => {
+                    failure = Some(e.0);
+                    break;
+                }
+            }
+        }
+        if dropped {
+            m.processor_dropped.inc();
+            Ack::ack(msg.ack);
+            continue;
+        }
+        let outcome = match failure {
+            Some(reason) => Err(reason),
+            None => part
+                .take_value()
+                .map_err(|e| e.0)
+                .and_then(|doc| encoder.encode(&doc, &part.origin)),
+        };
+        let (origin, raw) = part.into_parts();
+        let body = match outcome {
+            Ok(bytes) => Body::Ready(bytes),
+            Err(reason) => Body::Failed { raw, reason },
+        };
+        if matches!(body, Body::Failed { .. }) {
+            m.processor_error.inc();
+        }
+        if tx
+            .send(Event {
+                body,
+                origin,
+                ack: msg.ack,
+            })
+            .is_err()
+        {
+            return; // output gone: what is left stays un-acked and is redelivered
+        }
+    }
+}
