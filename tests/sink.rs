@@ -704,3 +704,116 @@ fn slow_drain_and_latency_delay_the_answer() {
     );
     assert_eq!(sink.stats().events_accepted, 1000);
 }
+
+#[test]
+fn restart_on_the_same_address_after_shutdown() {
+    let sink = start(Faults::default());
+    let addr = sink.addr();
+    let a = agent();
+    assert_eq!(
+        post(&a, addr, "/v1/events", KEY, event("1").as_bytes()).status,
+        202
+    );
+    sink.shutdown();
+    // The agent's pooled connection is dead now; the next request must not hang.
+    assert!(post_result(&a, addr).is_err());
+    let sink = Sink::start(SinkConfig {
+        listen: addr,
+        ..SinkConfig::default()
+    })
+    .expect("same port again");
+    assert_eq!(
+        post(&a, addr, "/v1/events", KEY, event("2").as_bytes()).status,
+        202
+    );
+    assert_eq!(sink.accepted_ids(), vec!["2"]);
+}
+
+/// Run the binary; returns it and the address it printed.
+fn spawn_bin(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    BufReader<std::process::ChildStdout>,
+    SocketAddr,
+) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flexprice-sink"))
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn flexprice-sink");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .parse()
+        .expect("address");
+    (child, out, addr)
+}
+
+fn terminate(
+    mut child: std::process::Child,
+    mut out: BufReader<std::process::ChildStdout>,
+) -> serde_json::Value {
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).expect("stdout");
+    assert!(child.wait().expect("wait").success());
+    serde_json::from_str(rest.trim()).unwrap_or_else(|e| panic!("stats JSON {rest:?}: {e}"))
+}
+
+#[test]
+fn binary_serves_faults_and_prints_stats_on_sigterm() {
+    let (child, out, addr) =
+        spawn_bin(&["--api-key", "k", "--script", "429", "--retry-after", "3"]);
+    let a = agent();
+    let r = post(&a, addr, "/v1/events", Some("k"), event("b1").as_bytes());
+    assert_eq!((r.status, r.retry_after.as_deref()), (429, Some("3")));
+    let r = post(&a, addr, "/v1/events", Some("k"), event("b1").as_bytes());
+    assert_eq!(r.status, 202);
+    let r = post(&a, addr, "/v1/events", KEY, event("b1").as_bytes());
+    assert_eq!(r.status, 401);
+    let stats = terminate(child, out);
+    assert_eq!(stats["events_accepted"], 1);
+    assert_eq!(stats["injected_errors"], 1);
+    assert_eq!(stats["rejected_401"], 1);
+    assert_eq!(stats["status_counts"]["429"], 1);
+}
+
+#[test]
+fn binary_outage_window() {
+    let (child, out, addr) = spawn_bin(&[
+        "--outage-at",
+        "0s",
+        "--outage-for",
+        "1h",
+        "--outage-status",
+        "502",
+    ]);
+    let a = agent();
+    // The outage starts right after startup; wait (bounded) until it is in force.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut status = 0;
+    while Instant::now() < deadline {
+        status = post(&a, addr, "/v1/events", KEY, event("o").as_bytes()).status;
+        if status == 502 {
+            break;
+        }
+    }
+    assert_eq!(status, 502);
+    assert_eq!(
+        post(&a, addr, "/v1/events", KEY, event("o").as_bytes()).status,
+        502
+    );
+    let stats = terminate(child, out);
+    assert!(stats["injected_errors"].as_u64() >= Some(2));
+}
