@@ -817,3 +817,44 @@ fn binary_outage_window() {
     let stats = terminate(child, out);
     assert!(stats["injected_errors"].as_u64() >= Some(2));
 }
+
+#[test]
+fn partial_bulk_only_publishes_before_per_event_failures() {
+    let sink = start(Faults {
+        partial_bulk: true,
+        ..Faults::default()
+    });
+    let a = agent();
+    // Whole-request failures publish nothing, as in the real API (bind and list validation
+    // come before the service sees any event).
+    for body in [
+        r#"{"events":[]}"#.to_string(),
+        format!(
+            r#"{{"events":[{},{{"event_name":"e","external_customer_id":"c","timestamp":"bad"}}]}}"#,
+            event("p0")
+        ),
+        bulk((0..1001).map(|i| format!("big{i}"))),
+    ] {
+        assert_eq!(
+            post(&a, sink.addr(), "/v1/events/bulk", KEY, body.as_bytes()).status,
+            400
+        );
+    }
+    assert_eq!(sink.stats().events_accepted, 0);
+    // A per-event failure publishes the events before it.
+    let body = format!(
+        r#"{{"events":[{},{},{{"event_name":"e"}},{}]}}"#,
+        event("p1"),
+        event("p2"),
+        event("p3")
+    );
+    let r = post(&a, sink.addr(), "/v1/events/bulk", KEY, body.as_bytes());
+    assert_eq!(
+        (r.status, r.body),
+        (
+            400,
+            tag_error("IngestEventRequest", "ExternalCustomerID", "required")
+        )
+    );
+    assert_eq!(sink.accepted_ids(), vec!["p1", "p2"]);
+}

@@ -39,6 +39,9 @@ const MAX_CONNECTIONS: usize = 1024;
 /// An idle keep-alive connection (or a stalled body) is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Writing one response may take at most this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 pub struct SinkConfig {
     /// `127.0.0.1:0` picks a free port; [`Sink::addr`] tells which.
     pub listen: SocketAddr,
@@ -339,6 +342,8 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        // A client that stops reading must not pin a thread (and block shutdown) forever.
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let mut conns = sh.conns.lock();
         conns.threads.retain(|t| !t.is_finished());
         if conns.open.len() >= MAX_CONNECTIONS {
@@ -388,7 +393,7 @@ fn serve_connection(stream: TcpStream, sh: &Shared) {
                 if !sh.stopping.load(Ordering::SeqCst) {
                     let mut r = Response::json(400, why);
                     r.content_type = http::TEXT;
-                    sh.count_status(Route::NotFound, 400);
+                    sh.count_status(Route::NotFound, 400, 0);
                     let _ = r.write_to(&mut writer, false);
                 }
                 return;
@@ -446,10 +451,12 @@ fn handle(
     };
     let body = br.read(head);
     let bytes = br.bytes;
-    sh.counted.lock().stats.bytes_received += bytes;
     let body = match body {
         Ok(b) => b,
-        Err(_) => return None,
+        Err(_) => {
+            sh.counted.lock().stats.bytes_received += bytes;
+            return None;
+        }
     };
     let resp = match (route, faults) {
         (Route::Single | Route::Bulk, Some((f, scripted))) => {
@@ -466,7 +473,7 @@ fn handle(
             r
         }
     };
-    sh.count_status(route, resp.status);
+    sh.count_status(route, resp.status, bytes);
     Some(resp)
 }
 
@@ -556,30 +563,28 @@ fn bulk(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
     // Validate everything before counting anything: the real API's bulk_publish_enabled mode.
     // Its default mode publishes one by one and fails at the first bad event with the earlier
     // ones already published; `partial_bulk` reproduces that.
-    let checked = api::check_bulk(&b);
-    let events: &[Option<api::EventIn>] = match (&checked, &b.events) {
-        (Ok(ev), _) => ev,
-        (Err(_), Some(ev)) if f.partial_bulk && ev.len() <= MAX_BULK => ev,
-        (Err(e), _) => return Err((e.clone(), 0)),
+    let (events, mut first_bad) = match api::check_bulk(&b) {
+        Ok(ev) => (ev, None),
+        Err(api::BulkError::Whole(e)) => return Err((e, 0)),
+        Err(api::BulkError::At(i, e)) => match &b.events {
+            Some(ev) => (ev.as_slice(), Some((i, e))),
+            None => return Err((e, 0)),
+        },
     };
-    let rejected = events.iter().position(|e| match e {
-        Some(e) => {
-            let name = e.event_name.as_deref().unwrap_or_default();
-            name.is_empty()
-                || e.external_customer_id
-                    .as_deref()
-                    .unwrap_or_default()
-                    .is_empty()
-                || f.reject_event_names.iter().any(|r| r == name)
+    let limit = first_bad.as_ref().map_or(events.len(), |(i, _)| *i);
+    if !f.reject_event_names.is_empty() {
+        let rejected = events[..limit].iter().enumerate().find_map(|(i, e)| {
+            let name = e.as_ref()?.event_name.as_deref()?;
+            f.reject_event_names
+                .iter()
+                .any(|r| r == name)
+                .then(|| (i, api::rejected_name(name)))
+        });
+        if rejected.is_some() {
+            first_bad = rejected;
         }
-        None => true,
-    });
-    if let Some(bad) = rejected {
-        let err = match (checked, &events[bad]) {
-            (Err(e), _) => e,
-            (Ok(_), Some(e)) => api::rejected_name(e.event_name.as_deref().unwrap_or_default()),
-            (Ok(_), None) => api::invalid_payload(),
-        };
+    }
+    if let Some((bad, err)) = first_bad {
         let prefix = if f.partial_bulk { bad } else { 0 };
         if prefix > 0 {
             sh.accept(
@@ -625,9 +630,10 @@ impl Shared {
         s
     }
 
-    fn count_status(&self, route: Route, status: u16) {
+    fn count_status(&self, route: Route, status: u16, body_bytes: u64) {
         let mut c = self.counted.lock();
         let s = &mut c.stats;
+        s.bytes_received += body_bytes;
         match route {
             Route::Single => s.requests_single += 1,
             Route::Bulk => s.requests_bulk += 1,
