@@ -516,7 +516,7 @@ fn max_concurrent_requests_is_what_clients_had_in_flight() {
     })
     .expect("start");
     let addr = sink.addr();
-    let barrier = Arc::new(Barrier::new(N));
+    let barrier = Arc::new(Barrier::new(N + 1));
     let clients: Vec<_> = (0..N)
         .map(|i| {
             let barrier = barrier.clone();
@@ -534,6 +534,12 @@ fn max_concurrent_requests_is_what_clients_had_in_flight() {
             })
         })
         .collect();
+    // Polling /stats while they are in flight does not count as an event request.
+    barrier.wait();
+    let a = agent();
+    for _ in 0..3 {
+        assert_eq!(get(&a, addr, "/stats").status, 200);
+    }
     for c in clients {
         assert_eq!(c.join().expect("client"), 202);
     }

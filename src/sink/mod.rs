@@ -8,9 +8,9 @@
 //!
 //! Threads: one acceptor, one thread per connection (connections are few: the collector keeps
 //! `max_in_flight` of them alive), and at most `threads` requests parsed and counted at once.
-//! A request is "in flight" from the moment its head has been read until just before its
-//! response is written, so `max_concurrent_requests` never exceeds what the client really had
-//! outstanding.
+//! An event request is "in flight" from the moment its head has been read until just before
+//! its response is written, so `max_concurrent_requests` never exceeds what the client really
+//! had outstanding.
 
 mod api;
 mod http;
@@ -113,6 +113,7 @@ pub struct Stats {
     pub rejected_400: u64,
     pub rejected_401: u64,
     pub injected_errors: u64,
+    /// Most event requests (`/v1/events*`) in flight at once: head read, answer not yet written.
     pub max_concurrent_requests: u64,
     /// Largest number of events in one accepted bulk request.
     pub bulk_sizes_max: u64,
@@ -399,11 +400,7 @@ fn serve_connection(stream: TcpStream, sh: &Shared) {
                 return;
             }
         };
-        let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let outcome = handle(sh, &head, &mut reader, &mut writer);
-        sh.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let Some(resp) = outcome else {
+        let Some(resp) = handle(sh, &head, &mut reader, &mut writer) else {
             // The body could not be read (client gone, or we are shutting down): no answer.
             return;
         };
@@ -430,6 +427,9 @@ fn handle(
         _ => Route::NotFound,
     };
     let event_route = matches!(route, Route::Single | Route::Bulk);
+    // Only event requests are "in flight": a test polling /stats must not inflate the count.
+    // The guard ends before the response is written (see the module docs).
+    let _in_flight = event_route.then(|| InFlight::enter(sh));
     let faults = if event_route {
         let mut st = sh.faults.lock();
         let scripted = st.faults.script.get(st.script_pos).copied();
@@ -606,6 +606,21 @@ fn bulk(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
         body: r#"{"message":"Events accepted for processing"}"#.into(),
         count: events.len(),
     })
+}
+
+/// Counts a request in flight while alive.
+struct InFlight<'a>(&'a Shared);
+impl<'a> InFlight<'a> {
+    fn enter(sh: &'a Shared) -> InFlight<'a> {
+        let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(sh)
+    }
+}
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A worker slot, returned on drop.
