@@ -192,8 +192,9 @@ struct Shared {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     record: Option<Mutex<BufWriter<File>>>,
-    /// Tokens: a request holds one while it is parsed and counted.
-    permits: (Sender<()>, Receiver<()>),
+    /// Worker slots: a request holds one while it is parsed and counted. Each slot carries
+    /// the parser's scratch buffers, reused from request to request.
+    permits: (Sender<simd_json::Buffers>, Receiver<simd_json::Buffers>),
     stopping: AtomicBool,
     conns: Mutex<Conns>,
     rng: AtomicU64,
@@ -222,7 +223,7 @@ impl Sink {
         let threads = cfg.threads.max(1);
         let permits = crossbeam_channel::bounded(threads);
         for _ in 0..threads {
-            let _ = permits.0.send(());
+            let _ = permits.0.send(simd_json::Buffers::default());
         }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -506,13 +507,14 @@ fn event_request(
         Body::Complete(b) => b,
         Body::TooLarge { drained } => return api_response(api::too_large(), !drained),
     };
-    let _permit = Permit::take(sh);
+    let mut permit = Permit::take(sh, body.len());
     let raw = sh.record.as_ref().map(|_| body.clone());
     let result = if route == Route::Single {
-        single(sh, &mut body, f)
+        single(sh, &mut body, permit.buffers(), f)
     } else {
-        bulk(sh, &mut body, f)
+        bulk(sh, &mut body, permit.buffers(), f)
     };
+    drop(permit);
     match result {
         Ok(accepted) => {
             if let (Some(rec), Some(raw)) = (&sh.record, raw) {
@@ -539,9 +541,9 @@ struct Accepted {
 /// Err carries the rejection and how many events were accepted before it (`partial_bulk`).
 type Outcome = Result<Accepted, (api::ApiError, usize)>;
 
-fn single(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
-    let e: api::EventIn =
-        simd_json::serde::from_slice(body).map_err(|_| (api::invalid_payload(), 0))?;
+fn single(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) -> Outcome {
+    let e: api::EventIn = simd_json::serde::from_slice_with_buffers(body, buf)
+        .map_err(|_| (api::invalid_payload(), 0))?;
     api::check_single(&e).map_err(|err| (err, 0))?;
     let name = e.event_name.as_deref().unwrap_or_default();
     if f.reject_event_names.iter().any(|r| r == name) {
@@ -557,9 +559,9 @@ fn single(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
     })
 }
 
-fn bulk(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
-    let b: api::BulkIn =
-        simd_json::serde::from_slice(body).map_err(|_| (api::invalid_payload(), 0))?;
+fn bulk(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) -> Outcome {
+    let b: api::BulkIn = simd_json::serde::from_slice_with_buffers(body, buf)
+        .map_err(|_| (api::invalid_payload(), 0))?;
     // Validate everything before counting anything: the real API's bulk_publish_enabled mode.
     // Its default mode publishes one by one and fails at the first bad event with the earlier
     // ones already published; `partial_bulk` reproduces that.
@@ -623,18 +625,37 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// A worker slot, returned on drop.
-struct Permit<'a>(&'a Shared);
+/// Buffers grown by a body larger than this are dropped after use rather than kept, so idle
+/// memory stays at `threads` × this.
+const KEEP_BUFFERS_UP_TO: usize = 4 << 20;
+
+/// A worker slot and its parser buffers, returned on drop.
+struct Permit<'a> {
+    sh: &'a Shared,
+    buffers: Option<simd_json::Buffers>,
+    big: bool,
+}
 impl<'a> Permit<'a> {
-    fn take(sh: &'a Shared) -> Permit<'a> {
+    fn take(sh: &'a Shared, body_len: usize) -> Permit<'a> {
         // The shared sender keeps the channel open, so this only waits for a free slot.
-        let _ = sh.permits.1.recv();
-        Permit(sh)
+        let buffers = sh.permits.1.recv().ok();
+        Permit {
+            sh,
+            buffers,
+            big: body_len > KEEP_BUFFERS_UP_TO,
+        }
+    }
+    fn buffers(&mut self) -> &mut simd_json::Buffers {
+        self.buffers.get_or_insert_with(simd_json::Buffers::default)
     }
 }
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let _ = self.0.permits.0.try_send(());
+        let mut b = self.buffers.take().unwrap_or_default();
+        if self.big {
+            b = simd_json::Buffers::default();
+        }
+        let _ = self.sh.permits.0.try_send(b);
     }
 }
 
