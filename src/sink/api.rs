@@ -115,6 +115,12 @@ pub fn unauthorized() -> ApiError {
 /// Body for a status injected by a fault: the API's flat error shape with the code the API
 /// maps to that status.
 pub fn injected(status: u16) -> ApiError {
+    if (200..300).contains(&status) {
+        return ApiError {
+            status,
+            body: r#"{"message":"injected fault (flexprice-sink): nothing was accepted"}"#.into(),
+        };
+    }
     let code = match status {
         400 => "validation_error",
         403 => "permission_denied",
@@ -180,6 +186,14 @@ pub enum BulkError {
     /// The event at this index failed the service's per-event validation; in the real API's
     /// default mode the events before it were already published.
     At(usize, ApiError),
+}
+
+impl BulkError {
+    pub fn into_error(self) -> ApiError {
+        match self {
+            BulkError::Whole(e) | BulkError::At(_, e) => e,
+        }
+    }
 }
 
 /// Bulk route: the bind checks for every element, then `Validate()` on the list, then the

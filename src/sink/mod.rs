@@ -81,7 +81,8 @@ pub struct Faults {
     /// Seconds, sent as `Retry-After` on injected 429 and 503 answers.
     pub retry_after: Option<u64>,
     /// The next requests (counted from start or from the last [`Sink::set_faults`]) get these
-    /// statuses, in order; then requests are served normally.
+    /// statuses, in order; then requests are served normally. `0` serves that one request
+    /// normally. An injected status (2xx included) never counts the request's events.
     pub script: Vec<u16>,
     /// An event with one of these `event_name`s is refused with a 400; in a bulk request the
     /// whole request is refused (see `partial_bulk`).
@@ -437,7 +438,7 @@ fn handle(
         if scripted.is_some() {
             st.script_pos += 1;
         }
-        Some((st.faults.clone(), scripted))
+        Some((st.faults.clone(), scripted.filter(|&s| s != 0)))
     } else {
         None
     };
@@ -560,6 +561,16 @@ fn single(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults
 }
 
 fn bulk(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) -> Outcome {
+    // Go decodes a `null` body into the zero request (no events): a validation error, not a
+    // bind error.
+    if body.trim_ascii() == b"null" {
+        return Err((
+            api::check_bulk(&api::BulkIn { events: None })
+                .err()
+                .map_or_else(api::invalid_payload, api::BulkError::into_error),
+            0,
+        ));
+    }
     let b: api::BulkIn = simd_json::serde::from_slice_with_buffers(body, buf)
         .map_err(|_| (api::invalid_payload(), 0))?;
     // Validate everything before counting anything: the real API's bulk_publish_enabled mode.
