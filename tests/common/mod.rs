@@ -26,6 +26,14 @@ use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 
+/// Logs to the test output, filtered by `RUST_LOG` (e.g. `RUST_LOG=flexprice_collector=debug`).
+pub fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 /// A port nobody listens on right now (the OS picks it).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -183,19 +191,24 @@ pub fn payload(seq: usize, size: usize) -> String {
 }
 
 /// Produce messages `seqs` (round-robin over `partitions`, key = seq, payload from
-/// [`payload`]) and return where each landed.
+/// [`payload`]) in record batches of at most `batch` messages, and return where each landed.
+///
+/// tansu 0.6 answers a fetch that starts inside a record batch with nothing, where Kafka
+/// returns the batch. Tests that resume mid-stream (seek, restart from a committed offset)
+/// produce with `batch = 1` so every offset starts a batch.
 pub fn produce(
     addr: &str,
     topic: &str,
     partitions: i32,
     seqs: std::ops::Range<usize>,
     size: usize,
+    batch: usize,
 ) -> HashMap<usize, (i32, i64)> {
     let landed = Arc::new(Landed::default());
     let producer: BaseProducer<Recorder> = ClientConfig::new()
         .set("bootstrap.servers", addr)
-        .set("linger.ms", "5")
-        .set("batch.num.messages", "10000")
+        .set("linger.ms", if batch == 1 { "0" } else { "5" })
+        .set("batch.num.messages", batch.to_string())
         .set("queue.buffering.max.messages", "200000")
         .set("compression.type", "none")
         .create_with_context(Recorder(Arc::clone(&landed)))
@@ -268,10 +281,14 @@ pub fn committed(addr: &str, group: &str, topic: &str, partitions: i32) -> BTree
 
 /// YAML for `input.kafka` against `addr`, with the options tansu needs plus `extra` lines
 /// (already indented by two spaces).
+/// `KAFKA_TEST_DEBUG=fetch,cgrp` turns on librdkafka's debug contexts (with `RUST_LOG=debug`).
 pub fn kafka_yaml(addr: &str, topics: &str, group: &str, extra: &str) -> String {
+    let debug = std::env::var("KAFKA_TEST_DEBUG")
+        .map(|d| format!("  debug: '{d}'\n"))
+        .unwrap_or_default();
     format!(
-        "addresses: ['{addr}']\ntopics: [{topics}]\nconsumer_group: '{group}'\n\
-         librdkafka_options:\n  fetch.wait.max.ms: '10'\n{extra}"
+        "addresses: ['{addr}']\ntopics: [{topics}]\nconsumer_group: '{group}'\n{extra}\
+         librdkafka_options:\n  fetch.wait.max.ms: '10'\n{debug}"
     )
 }
 
@@ -284,6 +301,7 @@ pub struct Running {
 
 impl Running {
     pub fn start(yaml: &str, shutdown: Duration) -> Running {
+        init_logs();
         let cfg: KafkaConfig = serde_yaml_ng::from_str(yaml).expect("kafka config");
         let (tx, rx) = crossbeam_channel::bounded(cfg.fetch_buffer_cap);
         let input: Box<dyn Input> = Box::new(KafkaInput::new(cfg).expect("kafka input"));
@@ -341,6 +359,17 @@ impl Seen {
             *self.seqs.entry(s).or_default() += 1;
         }
         self.total += 1;
+    }
+
+    /// Per partition: (messages seen, highest offset), for failure messages.
+    pub fn summary(&self) -> std::collections::BTreeMap<i32, (usize, i64)> {
+        let mut out = std::collections::BTreeMap::new();
+        for (p, o) in self.times.keys() {
+            let e = out.entry(*p).or_insert((0, -1));
+            e.0 += 1;
+            e.1 = e.1.max(*o);
+        }
+        out
     }
 
     pub fn duplicates(&self) -> usize {

@@ -10,7 +10,7 @@ use crossbeam_channel::{SendTimeoutError, Sender, TryRecvError, TrySendError};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::context::Ctx;
 use crate::input::{Message, Origin};
@@ -21,6 +21,8 @@ use crate::runtime::Control;
 const POLL_IDLE: Duration = Duration::from_millis(50);
 /// Slice of a blocking send into a full pipeline, between checks of the stop flag.
 const SEND_SLICE: Duration = Duration::from_millis(10);
+/// Bound on the local seek before a resume (no network: librdkafka's own thread answers).
+const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often acked watermarks are stored and limit-paused partitions re-checked.
 const TICK: Duration = Duration::from_millis(20);
 
@@ -49,9 +51,10 @@ impl Loop {
     /// Hand messages to the pipeline until a stop is requested or the pipeline is gone.
     fn consume(&self, out: &Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
         let m = metrics::get();
-        // Messages polled but not yet taken by the pipeline. Only grows while the pipeline is
-        // full; once every partition is paused librdkafka hands out nothing more, so it stays
-        // at most one prefetched message per partition in practice.
+        // Messages polled but not yet taken by the pipeline. It grows only while the pipeline
+        // is full and the partitions are paused; what librdkafka still hands out then is what
+        // it had prefetched before the pause took effect, so the stash is bounded by
+        // librdkafka's own prefetch bound (`queued.max.messages.kbytes`).
         let mut stash: VecDeque<Message> = VecDeque::new();
         let mut full_since: Option<Instant> = None;
         let mut next_tick = Instant::now() + TICK;
@@ -136,8 +139,20 @@ impl Loop {
                 );
                 return None;
             };
+            if p.limit_paused || downstream_paused {
+                // librdkafka applies a pause on its own thread a moment later, and until then
+                // (and for part of what it had prefetched) it still hands messages out, with
+                // gaps where it filtered others. Taking them would let the watermark jump
+                // such a gap, so they are dropped untracked and the resume seeks back to
+                // exactly where we stopped taking.
+                if p.next.is_none() {
+                    p.dropped_from = Some(p.dropped_from.map_or(offset, |d| d.min(offset)));
+                }
+                return None;
+            }
             if p.next.is_some_and(|n| offset < n) {
-                // Rewound (offset reset, seek): restart tracking; old acks count for nothing.
+                // Rewound by librdkafka itself (offset reset): restart tracking. Nothing
+                // below the old watermark is lost; what is above it is delivered again.
                 tracing::warn!(
                     topic,
                     partition,
@@ -145,12 +160,19 @@ impl Loop {
                     expected = p.next,
                     "partition rewound; tracking restarts"
                 );
-                *p = super::state::PartitionState::new(Arc::clone(&p.topic));
+                p.cp = crate::delivery::Checkpointer::new();
+                p.stored = None;
             }
             p.next = Some(offset + 1);
             let ack = p.cp.track(offset);
             if !p.limit_paused && p.cp.in_flight() >= self.checkpoint_limit {
                 p.limit_paused = true;
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    "checkpoint_limit reached: partition paused"
+                );
                 if !downstream_paused {
                     let mut tpl = TopicPartitionList::new();
                     tpl.add_partition(topic, partition);
@@ -210,18 +232,14 @@ impl Loop {
             let downstream_paused = st.downstream_paused;
             // Resume at three quarters of the limit, not one below it: each resume makes
             // librdkafka fetch again, so flapping at the limit would cost a fetch per ack.
-            let resume_at = self.checkpoint_limit - self.checkpoint_limit / 4;
-            let mut resume = TopicPartitionList::new();
-            let mut names = Vec::new();
+            let resume_at = (self.checkpoint_limit - self.checkpoint_limit / 4).max(1);
+            let mut resume = Vec::new();
             for (p, s) in st.iter_mut() {
-                if s.limit_paused && s.cp.in_flight() < resume_at.max(1) {
+                if s.limit_paused && s.cp.in_flight() < resume_at {
                     s.limit_paused = false;
-                    names.push((Arc::clone(&s.topic), p));
-                }
-            }
-            if !downstream_paused {
-                for (t, p) in &names {
-                    resume.add_partition(t, *p);
+                    if !downstream_paused {
+                        resume.push((Arc::clone(&s.topic), p));
+                    }
                 }
             }
             let done = if self.ctx().group {
@@ -236,8 +254,64 @@ impl Loop {
                 tracing::debug!(error = %e, "storing offsets");
             }
         }
-        if resume.count() > 0 {
-            if let Err(e) = self.consumer.resume(&resume) {
+        if !resume.is_empty() {
+            tracing::debug!(partitions = resume.len(), "acks freed room: resuming");
+            self.resume(resume);
+        }
+    }
+
+    /// Resume partitions, first seeking each back to the next offset we have not taken (the
+    /// messages dropped while it was paused). The seek is synchronous: once it returns,
+    /// librdkafka discards everything it fetched before, so no stale message can follow.
+    /// A partition whose seek fails stays paused and is retried on a later tick.
+    fn resume(&self, parts: Vec<(Arc<str>, i32)>) {
+        let mut seek = TopicPartitionList::new();
+        {
+            let mut st = self.ctx().state.lock();
+            for (t, p) in &parts {
+                if let Some(s) = st.get_mut(t, *p) {
+                    if let Some(at) = s.next.or(s.dropped_from) {
+                        let _ = seek.add_partition_offset(t, *p, Offset::Offset(at));
+                    }
+                }
+            }
+        }
+        let mut failed: Vec<(String, i32)> = Vec::new();
+        if seek.count() > 0 {
+            match self.consumer.seek_partitions(seek.clone(), SEEK_TIMEOUT) {
+                Ok(res) => {
+                    for e in res.elements() {
+                        if let Err(err) = e.error() {
+                            tracing::warn!(topic = e.topic(), partition = e.partition(), error = %err, "seek before resume failed; partition stays paused");
+                            failed.push((e.topic().to_string(), e.partition()));
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "seek before resume failed; partitions stay paused");
+                    failed.extend(
+                        seek.elements()
+                            .iter()
+                            .map(|e| (e.topic().to_string(), e.partition())),
+                    );
+                }
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        {
+            let mut st = self.ctx().state.lock();
+            for (t, p) in &parts {
+                let Some(s) = st.get_mut(t, *p) else { continue };
+                if failed.iter().any(|(ft, fp)| ft == t.as_ref() && fp == p) {
+                    s.limit_paused = true; // retried by the next tick
+                } else {
+                    s.dropped_from = None;
+                    tpl.add_partition(t, *p);
+                }
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.resume(&tpl) {
                 tracing::warn!(error = %e, "could not resume partitions");
             }
         }
@@ -246,39 +320,30 @@ impl Loop {
     /// Pause (or resume) every owned partition because the pipeline is stalled (or moving
     /// again). Partitions at their checkpoint limit stay paused.
     fn set_downstream_paused(&self, pause: bool) {
-        let tpl = {
+        let (all, resume) = {
             let mut st = self.ctx().state.lock();
             if st.downstream_paused == pause {
                 return;
             }
             st.downstream_paused = pause;
-            if pause {
-                st.all()
-            } else {
-                let mut tpl = TopicPartitionList::new();
-                for (p, s) in st.iter_mut() {
-                    if !s.limit_paused {
-                        tpl.add_partition(&s.topic, p);
-                    }
-                }
-                tpl
-            }
+            let resume: Vec<(Arc<str>, i32)> = st
+                .iter_mut()
+                .filter(|(_, s)| !s.limit_paused)
+                .map(|(p, s)| (Arc::clone(&s.topic), p))
+                .collect();
+            (st.all(), resume)
         };
         if pause {
             tracing::info!(
-                partitions = tpl.count(),
+                partitions = all.count(),
                 "pipeline stalled: partitions paused, still polling so the group keeps this member"
             );
+            if let Err(e) = self.consumer.pause(&all) {
+                tracing::warn!(error = %e, "pause failed");
+            }
         } else {
             tracing::info!("pipeline moving again: partitions resumed");
-        }
-        let r = if pause {
-            self.consumer.pause(&tpl)
-        } else {
-            self.consumer.resume(&tpl)
-        };
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "pause/resume failed");
+            self.resume(resume);
         }
     }
 

@@ -22,6 +22,9 @@ pub(crate) struct PartitionState {
     pub stored: Option<i64>,
     /// Paused because `checkpoint_limit` messages are un-acked.
     pub limit_paused: bool,
+    /// Lowest offset polled and dropped while paused before any message was taken in this
+    /// assignment: where to seek on resume when `next` is still unknown.
+    pub dropped_from: Option<i64>,
 }
 
 impl PartitionState {
@@ -32,6 +35,7 @@ impl PartitionState {
             next: None,
             stored: None,
             limit_paused: false,
+            dropped_from: None,
         }
     }
 }
