@@ -1,20 +1,34 @@
 //! Readiness (`/ready`): is the input connected to its source, is the output connected to the
-//! API. Components report transitions; `/ready` reads. Neither happens per event, so a mutex is
-//! fine here.
+//! API. Components report what they see; `/ready` reads.
+//!
+//! The output may report after every request, so reporting "connected" while already connected
+//! is one atomic load, no lock; the lock (for the reason text) is taken only on a change or a
+//! failure.
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 struct Side {
-    connected: bool,
-    reason: String,
+    connected: AtomicBool,
+    reason: Mutex<String>,
+}
+
+impl Side {
+    const fn new() -> Side {
+        Side {
+            connected: AtomicBool::new(false),
+            reason: Mutex::new(String::new()),
+        }
+    }
 }
 
 /// The readiness of both ends of the pipeline.
 #[derive(Debug)]
 pub struct Health {
-    input: Mutex<Side>,
-    output: Mutex<Side>,
+    input: Side,
+    output: Side,
 }
 
 const NOT_STARTED: &str = "pipeline not started";
@@ -28,14 +42,8 @@ impl Default for Health {
 impl Health {
     pub const fn new() -> Health {
         Health {
-            input: Mutex::new(Side {
-                connected: false,
-                reason: String::new(),
-            }),
-            output: Mutex::new(Side {
-                connected: false,
-                reason: String::new(),
-            }),
+            input: Side::new(),
+            output: Side::new(),
         }
     }
 
@@ -58,13 +66,9 @@ impl Health {
     pub fn readiness(&self) -> Result<(), String> {
         let mut why = Vec::new();
         for (name, side) in [("input", &self.input), ("output", &self.output)] {
-            let s = side.lock();
-            if !s.connected {
-                let reason = if s.reason.is_empty() {
-                    NOT_STARTED
-                } else {
-                    &s.reason
-                };
+            if !side.connected.load(Ordering::Acquire) {
+                let r = side.reason.lock();
+                let reason = if r.is_empty() { NOT_STARTED } else { &r };
                 why.push(format!("{name} not connected: {reason}"));
             }
         }
@@ -76,21 +80,24 @@ impl Health {
     }
 
     pub fn input_connected(&self) -> bool {
-        self.input.lock().connected
+        self.input.connected.load(Ordering::Acquire)
     }
 
     pub fn output_connected(&self) -> bool {
-        self.output.lock().connected
+        self.output.connected.load(Ordering::Acquire)
     }
 }
 
-fn set(side: &Mutex<Side>, connected: bool, reason: &str) {
-    let mut s = side.lock();
-    s.connected = connected;
-    s.reason.clear();
-    if !connected {
-        s.reason.push_str(reason);
+fn set(side: &Side, connected: bool, reason: &str) {
+    if connected && side.connected.load(Ordering::Acquire) {
+        return; // the common case: still connected
     }
+    let mut r = side.reason.lock();
+    r.clear();
+    if !connected {
+        r.push_str(reason);
+    }
+    side.connected.store(connected, Ordering::Release);
 }
 
 static HEALTH: Health = Health::new();

@@ -22,7 +22,7 @@ use crate::config::Config;
 use crate::delivery::Ack;
 use crate::input::{InputConfig, Message};
 use crate::observe::{self, health, latency, metrics};
-use crate::output::{Body, Encoder, Event, OutputConfig};
+use crate::output::{Body, Encoder, Event};
 use crate::processor::{Part, Processor, Step};
 
 /// What a run did, from the metrics.
@@ -88,14 +88,14 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
     let (ev_tx, ev_rx) = crossbeam_channel::bounded::<Event>(capacity);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<(&'static str, anyhow::Result<()>)>(2);
 
-    // Stages without a remote end are connected once built; `kafka` and `flexprice` report
-    // their connection state themselves (observe::health).
+    // An input without a remote end is connected once built; `kafka` reports its own state
+    // (connected once it has joined the group). Outputs start connected, as Bento's flexprice
+    // output does (its Connect never fails), so an idle collector is ready; the flexprice output
+    // reports `false` on connection errors and `true` again on the next answer (observe::health).
     if !matches!(config.input, InputConfig::Kafka(_)) {
         health::set_input_connected(true, "");
     }
-    if !matches!(config.output, OutputConfig::Flexprice(_)) {
-        health::set_output_connected(true, "");
-    }
+    health::set_output_connected(true, "");
     tracing::info!(
         input = input.name(),
         output = output.name(),
