@@ -1,7 +1,10 @@
 //! Process-wide metrics. Hot-path updates are single relaxed atomic adds; the Prometheus text
 //! is rendered only when `/metrics` is scraped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
 
 /// A monotonically increasing counter.
 #[derive(Debug, Default)]
@@ -35,8 +38,13 @@ impl Gauge {
     pub fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+    /// Saturates at 0: an unmatched `dec` must not wrap to 2^64 on the dashboard.
     pub fn dec(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(1))
+            });
     }
     pub fn set(&self, v: u64) {
         self.0.store(v, Ordering::Relaxed);
@@ -87,11 +95,6 @@ pub fn get() -> &'static Metrics {
 }
 
 // --- Consumer lag -------------------------------------------------------------------------------
-
-use std::collections::BTreeMap;
-use std::sync::atomic::AtomicI64;
-
-use parking_lot::RwLock;
 
 /// `bento_input_lag{topic,partition}`: messages between the committed/consumed position and the
 /// partition's high watermark. Keyed topic → partition so a lookup by `&str` needs no
@@ -164,6 +167,18 @@ pub fn total_lag() -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gauge_goes_up_and_down_but_not_below_zero() {
+        let g = Gauge::new();
+        g.inc();
+        g.inc();
+        g.dec();
+        assert_eq!(g.get(), 1);
+        g.dec();
+        g.dec();
+        assert_eq!(g.get(), 0);
+    }
 
     #[test]
     fn lag_is_set_updated_and_removed_per_partition() {
