@@ -117,31 +117,31 @@ impl Latency {
 
     /// Record several durations with one lock of this thread's slot (a batch's events).
     pub fn record_many(&self, ds: impl IntoIterator<Item = Duration>) {
-        let slot = self.my_slot();
-        let mut s = slot.inner.lock();
-        for d in ds {
-            let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-            s.hist.saturating_record(ns);
-            s.sum_ns += u128::from(ns);
-        }
-    }
-
-    fn my_slot(&self) -> Arc<Slot> {
-        MINE.with(|mine| {
+        // `try_with`: a recording made while this thread's locals are being torn down is
+        // dropped rather than panicking.
+        let _ = MINE.try_with(|mine| {
             let mut mine = mine.borrow_mut();
-            if let Some((_, s)) = mine.iter().find(|(id, _)| *id == self.id) {
-                return Arc::clone(s);
+            let i = match mine.iter().position(|(id, _)| *id == self.id) {
+                Some(i) => i,
+                None => {
+                    let slot = Arc::new(Slot {
+                        inner: Mutex::new(SlotInner {
+                            hist: new_histogram(),
+                            sum_ns: 0,
+                        }),
+                    });
+                    self.slots.lock().push(Arc::clone(&slot));
+                    mine.push((self.id, slot));
+                    mine.len() - 1
+                }
+            };
+            let mut s = mine[i].1.inner.lock();
+            for d in ds {
+                let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                s.hist.saturating_record(ns);
+                s.sum_ns += u128::from(ns);
             }
-            let slot = Arc::new(Slot {
-                inner: Mutex::new(SlotInner {
-                    hist: new_histogram(),
-                    sum_ns: 0,
-                }),
-            });
-            self.slots.lock().push(Arc::clone(&slot));
-            mine.push((self.id, Arc::clone(&slot)));
-            slot
-        })
+        });
     }
 
     /// Move every thread's recordings into the merged histograms and rotate the window.
