@@ -34,6 +34,12 @@ const LOWEST_NS: u64 = 1_000;
 const HIGHEST_NS: u64 = 3_600 * 1_000_000_000;
 const SIGFIG: u8 = 2;
 
+/// Histogram bounds when timings are exported as histograms: the Prometheus client default
+/// buckets, which Bento uses when `histogram_buckets` is not set.
+pub const BUCKETS_SECONDS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// How long one quantile slot lasts; quantiles cover the current and the previous slot.
 const WINDOW: Duration = Duration::from_secs(60);
 
@@ -76,6 +82,9 @@ pub struct Snapshot {
     pub sum_ns: f64,
     /// `(quantile, value_ns)` for each of [`QUANTILES`]; empty when there is no sample.
     pub quantiles: Vec<(f64, u64)>,
+    /// `(upper bound in seconds, samples at or below it)` since start, for each of
+    /// [`BUCKETS_SECONDS`] (`metrics.prometheus.use_histogram_timing`).
+    pub buckets: Vec<(f64, u64)>,
 }
 
 impl Snapshot {
@@ -188,19 +197,24 @@ impl Latency {
         let m = self.merge(&mut guard);
         let mut both = m.current.clone();
         let _ = both.add(&m.previous);
-        snapshot(m.total.len(), m.total_sum_ns, &both)
+        snapshot(m.total.len(), m.total_sum_ns, &both, &m.total)
     }
 
     /// Everything since start (the end-of-run summary).
     pub fn total(&self) -> Snapshot {
         let mut guard = self.merged.lock();
         let m = self.merge(&mut guard);
-        snapshot(m.total.len(), m.total_sum_ns, &m.total)
+        snapshot(m.total.len(), m.total_sum_ns, &m.total, &m.total)
     }
 }
 
-fn snapshot(count: u64, sum_ns: u128, h: &Histogram<u64>) -> Snapshot {
+/// Quantiles from `h`, buckets from `total` (buckets are cumulative since start).
+fn snapshot(count: u64, sum_ns: u128, h: &Histogram<u64>, total: &Histogram<u64>) -> Snapshot {
     Snapshot {
+        buckets: BUCKETS_SECONDS
+            .iter()
+            .map(|le| (*le, total.count_between(0, (*le * 1e9) as u64)))
+            .collect(),
         count,
         sum_ns: sum_ns as f64,
         quantiles: if h.is_empty() {
@@ -288,6 +302,10 @@ mod tests {
         // Counts never go backwards: a second read still sees everything.
         assert_eq!(l.window().count, 400);
         assert_eq!(l.total().count, 400);
+        // 1..=100 ms four times: 5 ms holds 4×5, 100 ms holds everything.
+        let b = l.window().buckets;
+        assert_eq!(b[0], (0.005, 20));
+        assert_eq!(b[4], (0.1, 400));
     }
 
     #[test]

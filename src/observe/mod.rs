@@ -65,8 +65,11 @@ pub struct MetricsConfig {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusConfig {
+    /// Export `*_latency_ns` as histograms in seconds (Prometheus default buckets) instead of
+    /// summaries in nanoseconds, as Bento does.
     #[serde(default)]
     pub use_histogram_timing: bool,
+    /// Accepted for Bento compatibility; process metrics are not exported.
     #[serde(default)]
     pub add_process_metrics: bool,
     #[serde(default)]
@@ -105,8 +108,13 @@ impl Services {
 
 /// Start the services for a run. Until the stages report in, `/ready` answers 503
 /// `… not connected: starting`.
-pub fn start(http_config: &HttpConfig, logger: &LoggerConfig) -> anyhow::Result<Services> {
+pub fn start(
+    http_config: &HttpConfig,
+    logger: &LoggerConfig,
+    metrics: &MetricsConfig,
+) -> anyhow::Result<Services> {
     health::get().reset("starting");
+    prom::configure(metrics);
     let http = if http_config.enabled {
         Some(http::start(&http_config.address)?)
     } else {

@@ -7,8 +7,11 @@
 //! Flexprice's docs list (`bento_input_received`, no `_total` suffix, which
 //! `prometheus-client` would append to counters).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use prometheus::proto::{
-    Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType, Quantile, Summary,
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
+    Summary,
 };
 use prometheus::{Encoder, TextEncoder};
 
@@ -76,13 +79,53 @@ fn summary(name: &str, help: &str, s: &Snapshot) -> MetricFamily {
     family(name, help, MetricType::SUMMARY, vec![m])
 }
 
+/// `metrics.prometheus.use_histogram_timing`: export timings as histograms in seconds (names
+/// keep `_ns`, as Bento does) instead of summaries in nanoseconds.
+static HISTOGRAM_TIMING: AtomicBool = AtomicBool::new(false);
+
+/// Apply the `metrics.prometheus` block (set once per run).
+pub fn configure(c: &super::MetricsConfig) {
+    let h = c
+        .prometheus
+        .as_ref()
+        .is_some_and(|p| p.use_histogram_timing);
+    HISTOGRAM_TIMING.store(h, Ordering::Relaxed);
+}
+
+fn histogram(name: &str, help: &str, s: &Snapshot) -> MetricFamily {
+    let mut h = Histogram::default();
+    h.set_sample_count(s.count);
+    h.set_sample_sum(s.sum_ns / 1e9);
+    h.set_bucket(
+        s.buckets
+            .iter()
+            .map(|(le, n)| {
+                let mut b = Bucket::default();
+                b.set_upper_bound(*le);
+                b.set_cumulative_count(*n);
+                b
+            })
+            .collect(),
+    );
+    let mut m = Metric::default();
+    m.set_histogram(h);
+    family(
+        name,
+        &help.replace("in nanoseconds", "in seconds"),
+        MetricType::HISTOGRAM,
+        vec![m],
+    )
+}
+
 /// Every family, from the given counters, lag list and latency snapshots.
 pub fn families(
     m: &Metrics,
     lags: &[(String, i32, i64)],
     batch: &Snapshot,
     e2e: &Snapshot,
+    histogram_timing: bool,
 ) -> Vec<MetricFamily> {
+    let timing = if histogram_timing { histogram } else { summary };
     let mut out = vec![
         counter(
             "bento_input_received",
@@ -130,12 +173,12 @@ pub fn families(
             MetricType::GAUGE,
             vec![gauge_metric(Vec::new(), m.output_in_flight.get() as f64)],
         ),
-        summary(
+        timing(
             "bento_output_latency_ns",
             "Time from sending a request (one batch) to its answer, in nanoseconds.",
             batch,
         ),
-        summary(
+        timing(
             "bento_event_e2e_latency_ns",
             "Time from an event's Kafka timestamp (or its receipt) to its acceptance (202), in nanoseconds.",
             e2e,
@@ -167,6 +210,7 @@ pub fn render() -> String {
         &metrics::lags(),
         &latency::batch_send().window(),
         &latency::event_e2e().window(),
+        HISTOGRAM_TIMING.load(Ordering::Relaxed),
     );
     encode(&fams)
 }
@@ -207,7 +251,13 @@ mod tests {
             ("events".to_string(), 0, 12),
             ("we\"ird\\topic".to_string(), 3, 0),
         ];
-        let text = encode(&families(&m, &lags, &lat.window(), &Snapshot::default()));
+        let text = encode(&families(
+            &m,
+            &lags,
+            &lat.window(),
+            &Snapshot::default(),
+            false,
+        ));
         let lines = text.lines().map(|l| Ok(l.to_string()));
         let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition text");
         let value = |name: &str| -> f64 {
@@ -281,5 +331,48 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("bento_event_e2e_latency_ns{quantile=\"0.99\"} NaN\n"));
+    }
+}
+
+#[cfg(test)]
+mod histogram_tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn histogram_timing_exports_seconds_buckets() {
+        let lat = latency::Latency::new();
+        for ms in [3u64, 30, 300] {
+            lat.record(Duration::from_millis(ms));
+        }
+        let text = encode(&families(
+            &Metrics::default(),
+            &[],
+            &lat.window(),
+            &Snapshot::default(),
+            true,
+        ));
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("valid text");
+        let h = scrape
+            .samples
+            .iter()
+            .find(|s| s.metric == "bento_output_latency_ns")
+            .expect("histogram");
+        match &h.value {
+            prometheus_parse::Value::Histogram(b) => {
+                let at = |le: f64| b.iter().find(|c| c.less_than == le).map(|c| c.count);
+                assert_eq!(at(0.005), Some(1.0));
+                assert_eq!(at(0.05), Some(2.0));
+                assert_eq!(at(0.5), Some(3.0));
+                assert_eq!(at(f64::INFINITY), Some(3.0));
+            }
+            v => panic!("not a histogram: {v:?}"),
+        }
+        assert!(text.contains("# TYPE bento_output_latency_ns histogram"));
+        assert!(
+            text.contains("bento_output_latency_ns_sum 0.333\n"),
+            "{text}"
+        );
     }
 }

@@ -65,7 +65,7 @@ impl Summary {
 pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
     let start = Instant::now();
     // Up first, so `/ready` says "starting" while stages connect; stopped on every return.
-    let services = observe::start(&config.http, &config.logger)?;
+    let services = observe::start(&config.http, &config.logger, &config.metrics)?;
     let processors: Arc<[Box<dyn Processor>]> = config
         .pipeline
         .processors
