@@ -282,6 +282,10 @@ logger:
     assert_eq!(p["level"], "info");
     assert_eq!(p["dead_lettered"], 0);
     assert_eq!(p["in_flight"], 0);
+    assert_eq!(p["output_errors"], 2);
+    assert_eq!(p["retries"], 0);
+    // No partitioned input: no lag figure rather than a made-up 0.
+    assert!(p.get("lag").is_none(), "{progress}");
     assert!(p["in_per_sec"].is_number(), "{progress}");
 
     assert_eq!(get(&format!("{base}/ping")), (200, "pong".to_string()));

@@ -2,7 +2,7 @@
 //! person watching the terminal wants to know without a Prometheus at hand.
 //!
 //! ```text
-//! level=info msg=progress received=120000 sent=119800 filtered=150 failed=50 dead_lettered=50 in_per_sec=12000.0 sent_per_sec=11980.0 in_flight=4 lag=230 e2e_p99_ms=41.9
+//! level=info msg=progress received=120000 sent=119800 filtered=150 failed=50 dead_lettered=50 in_per_sec=12000 sent_per_sec=11980 in_flight=4 output_errors=0 retries=0 lag=230 e2e_p99_ms=41.9
 //! ```
 //! `lag` appears only when an input reports partitions, `e2e_p99_ms` only when events were
 //! delivered in the last minute or two.
@@ -23,6 +23,9 @@ pub struct Sample {
     pub failed: u64,
     pub dead_lettered: u64,
     pub in_flight: u64,
+    /// Failed requests and retries: rising numbers mean the API is in trouble.
+    pub output_errors: u64,
+    pub retries: u64,
 }
 
 impl Sample {
@@ -35,6 +38,8 @@ impl Sample {
             failed: m.processor_error.get(),
             dead_lettered: m.output_dead_letter.get(),
             in_flight: m.output_in_flight.get(),
+            output_errors: m.output_error.get(),
+            retries: m.output_retry.get(),
         }
     }
 }
@@ -63,6 +68,8 @@ pub fn log_line(prev: &Sample, cur: &Sample, dt: Duration) {
         in_per_sec = rate(prev.received, cur.received, dt),
         sent_per_sec = rate(prev.sent, cur.sent, dt),
         in_flight = cur.in_flight,
+        output_errors = cur.output_errors,
+        retries = cur.retries,
         lag = metrics::total_lag(),
         e2e_p99_ms = p99,
         "progress"
