@@ -4,8 +4,9 @@
 //! - logfmt: `time="2026-01-02T03:04:05.123456Z" level=info msg="pipeline starting" @service=x input=kafka`
 //! - json: `{"time":"…","level":"info","msg":"pipeline starting","@service":"x","input":"kafka"}`
 //!
-//! `time` first (only with `add_timestamp`), then `level`, `msg`, the `static_fields`, then the
-//! event's own fields in the order they were written. The formatting is our own small
+//! `time` first (only with `add_timestamp`), then `level`, `msg`, `target` (only for lines from
+//! other libraries: `librdkafka`, `tiny_http`, …; `log` crate records are bridged in), the
+//! `static_fields`, then the event's own fields in the order they were written. The formatting is our own small
 //! [`BentoLayer`] rather than `tracing-logfmt`/`fmt().json()`, because those name the message
 //! `message`, cannot add static fields, and put the time under other keys.
 
@@ -149,6 +150,8 @@ enum FieldValue {
 #[derive(Default)]
 struct Fields {
     msg: Option<String>,
+    /// Where a record bridged from the `log` crate came from (`tiny_http`, …).
+    log_target: Option<String>,
     rest: Vec<(&'static str, FieldValue)>,
 }
 
@@ -160,6 +163,8 @@ impl Fields {
                 FieldValue::Str(s) => s,
                 other => plain(&other),
             });
+        } else if name == "log.target" {
+            self.log_target = Some(plain(&v));
         } else if !name.starts_with("log.") {
             self.rest.push((name, v));
         }
@@ -286,7 +291,9 @@ fn json_value(out: &mut String, v: &FieldValue) {
 
 impl<W> BentoLayer<W> {
     /// One complete line (with the trailing newline) for an event.
-    fn line(&self, level: &Level, fields: &Fields) -> String {
+    /// `target` is added after `msg` for events from other crates (`librdkafka`, `tiny_http`),
+    /// so their lines can be told apart from the collector's own.
+    fn line(&self, level: &Level, target: Option<&str>, fields: &Fields) -> String {
         let mut out = String::with_capacity(256);
         let time = if self.add_timestamp {
             let mut t = String::with_capacity(32);
@@ -311,6 +318,9 @@ impl<W> BentoLayer<W> {
                 }
                 pair(&mut out, "level", level_name(level));
                 pair(&mut out, "msg", msg);
+                if let Some(t) = target {
+                    pair(&mut out, "target", t);
+                }
                 for (k, v) in &self.static_fields {
                     pair(&mut out, k, v);
                 }
@@ -337,6 +347,10 @@ impl<W> BentoLayer<W> {
                 json_str(&mut out, level_name(level));
                 key(&mut out, "msg");
                 json_str(&mut out, msg);
+                if let Some(t) = target {
+                    key(&mut out, "target");
+                    json_str(&mut out, t);
+                }
                 for (k, v) in &self.static_fields {
                     key(&mut out, k);
                     json_str(&mut out, v);
@@ -361,12 +375,20 @@ where
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let line = self.line(event.metadata().level(), &fields);
+        let target = fields
+            .log_target
+            .as_deref()
+            .unwrap_or_else(|| event.metadata().target());
+        let foreign = !target.starts_with(OWN_CRATE);
+        let line = self.line(event.metadata().level(), foreign.then_some(target), &fields);
         // One write per line so concurrent threads never interleave within a line. A logger
         // that cannot write (closed stderr) has nowhere to report that.
         let _ = self.make_writer.make_writer().write_all(line.as_bytes());
     }
 }
+
+/// Targets of our own events start with the crate name; those lines carry no `target`.
+const OWN_CRATE: &str = "flexprice_collector";
 
 /// Install the process logger (stderr). Safe to call more than once; later calls are ignored.
 pub fn init(c: &LoggerConfig) {
@@ -433,10 +455,12 @@ mod tests {
         let out = capture(&config("logfmt", false), || {
             tracing::info!(n = 3, ok = true, path = "a b=\"c\"\nd\\", "hello world");
             tracing::debug!("not shown at INFO");
+            tracing::warn!(target: "librdkafka", fac = "FAIL", "broker down");
         });
         assert_eq!(
             out,
-            "level=info msg=\"hello world\" @service=\"collector one\" n=3 ok=true path=\"a b=\\\"c\\\"\\nd\\\\\"\n"
+            "level=info msg=\"hello world\" @service=\"collector one\" n=3 ok=true path=\"a b=\\\"c\\\"\\nd\\\\\"\n\
+             level=warning msg=\"broker down\" target=librdkafka @service=\"collector one\" fac=FAIL\n"
         );
     }
 
