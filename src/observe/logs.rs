@@ -6,9 +6,11 @@
 //!
 //! `time` first (only with `add_timestamp`), then `level`, `msg`, `target` (only for lines from
 //! other libraries: `librdkafka`, `tiny_http`, …; `log` crate records are bridged in), the
-//! `static_fields`, then the event's own fields in the order they were written. The formatting is our own small
-//! [`BentoLayer`] rather than `tracing-logfmt`/`fmt().json()`, because those name the message
-//! `message`, cannot add static fields, and put the time under other keys.
+//! `static_fields`, then the event's own fields in the order they were written.
+//!
+//! The formatting is our own small [`BentoLayer`] rather than `tracing-logfmt`/`fmt().json()`,
+//! because those name the message `message`, cannot add static fields, and put the time under
+//! other keys.
 
 use std::collections::BTreeMap;
 
