@@ -1,6 +1,6 @@
 //! The service HTTP server (`http.address`, default `0.0.0.0:4195`, as Bento):
 //! `/ping` → `pong`, `/ready` → 200 or 503 with the reason, `/metrics` and `/stats` →
-//! Prometheus text.
+//! Prometheus text, `/version` → `{"version":"…"}`.
 //!
 //! `tiny_http` parses HTTP; a fixed pool of [`WORKERS`] threads answers. Every answer is
 //! computed from atomics and small snapshots, so two threads are plenty for scrapes and probes,
@@ -126,10 +126,16 @@ pub fn route(method: &Method, path: &str) -> (u16, &'static str, String) {
             Err(why) => (503, TEXT, why),
         },
         "/metrics" | "/stats" => (200, prom::CONTENT_TYPE, prom::render()),
+        // As Bento's `/version`.
+        "/version" => (
+            200,
+            "application/json",
+            format!("{{\"version\":\"{}\"}}", env!("CARGO_PKG_VERSION")),
+        ),
         _ => (
             404,
             TEXT,
-            "not found; try /ping, /ready, /metrics or /stats\n".into(),
+            "not found; try /ping, /ready, /metrics, /stats or /version\n".into(),
         ),
     }
 }
@@ -154,6 +160,10 @@ mod tests {
         assert_eq!(route(&Method::Get, "/ping").2, "pong");
         assert_eq!(route(&Method::Post, "/ping").0, 405);
         assert_eq!(route(&Method::Get, "/nope").0, 404);
+        let (s, ct, body) = route(&Method::Get, "/version");
+        assert_eq!((s, ct), (200, "application/json"));
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
         let (s, ct, body) = route(&Method::Get, "/metrics?x=1");
         assert_eq!(s, 200);
         assert!(ct.starts_with("text/plain; version=0.0.4"));
