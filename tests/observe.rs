@@ -313,6 +313,10 @@ logger:
     }
     assert!(text.contains("# TYPE bento_output_sent counter"));
     assert!(!text.contains("_total"), "no _total suffix:\n{text}");
+    assert!(
+        !text.contains("process_"),
+        "process metrics are opt-in:\n{text}"
+    );
     // `/stats` is Bento's other name for the same page.
     let (status, stats) = get(&format!("{base}/stats"));
     assert_eq!(status, 200);
@@ -356,9 +360,18 @@ logger:
   progress_period: 100ms
   static_fields:
     "@service": collector-test
+metrics:
+  prometheus:
+    add_process_metrics: true
 "#;
     let mut c = Collector::start(config, &[], &[]);
-    let _ = http_addr_logfmt(&mut c);
+    let addr = http_addr_logfmt(&mut c);
+    let (status, text) = get(&format!("http://{addr}/metrics"));
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("valid Prometheus text");
+    assert!(sample(&scrape, "process_resident_memory_bytes") > 0.0);
+    assert!(sample(&scrape, "process_threads") >= 1.0);
     c.feed(GOOD);
     let progress = c
         .wait_for(|l| {

@@ -5,6 +5,7 @@ pub mod http;
 pub mod latency;
 pub mod logs;
 pub mod metrics;
+pub mod process;
 pub mod progress;
 pub mod prom;
 
@@ -69,7 +70,7 @@ pub struct PrometheusConfig {
     /// summaries in nanoseconds, as Bento does.
     #[serde(default)]
     pub use_histogram_timing: bool,
-    /// Accepted for Bento compatibility; process metrics are not exported.
+    /// Add the standard `process_*` series (CPU, memory, threads, open files; Linux).
     #[serde(default)]
     pub add_process_metrics: bool,
     #[serde(default)]

@@ -17,6 +17,7 @@ use prometheus::{Encoder, TextEncoder};
 
 use super::latency::{self, Snapshot};
 use super::metrics::{self, Metrics};
+use super::process::{self, ProcessStats};
 
 /// The `Content-Type` of the rendered text.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
@@ -82,14 +83,73 @@ fn summary(name: &str, help: &str, s: &Snapshot) -> MetricFamily {
 /// `metrics.prometheus.use_histogram_timing`: export timings as histograms in seconds (names
 /// keep `_ns`, as Bento does) instead of summaries in nanoseconds.
 static HISTOGRAM_TIMING: AtomicBool = AtomicBool::new(false);
+/// `metrics.prometheus.add_process_metrics`: add the `process_*` series.
+static PROCESS_METRICS: AtomicBool = AtomicBool::new(false);
 
 /// Apply the `metrics.prometheus` block (set once per run).
 pub fn configure(c: &super::MetricsConfig) {
-    let h = c
-        .prometheus
-        .as_ref()
-        .is_some_and(|p| p.use_histogram_timing);
-    HISTOGRAM_TIMING.store(h, Ordering::Relaxed);
+    let p = c.prometheus.clone().unwrap_or_default();
+    HISTOGRAM_TIMING.store(p.use_histogram_timing, Ordering::Relaxed);
+    PROCESS_METRICS.store(p.add_process_metrics, Ordering::Relaxed);
+}
+
+/// The `process_*` families for whatever could be read.
+pub fn process_families(p: &ProcessStats) -> Vec<MetricFamily> {
+    let one = |name: &str, help: &str, t: MetricType, v: Option<f64>| {
+        v.map(|v| {
+            let m = if t == MetricType::COUNTER {
+                let mut c = Counter::default();
+                c.set_value(v);
+                let mut m = Metric::default();
+                m.set_counter(c);
+                m
+            } else {
+                gauge_metric(Vec::new(), v)
+            };
+            family(name, help, t, vec![m])
+        })
+    };
+    [
+        one(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            MetricType::COUNTER,
+            p.cpu_seconds,
+        ),
+        one(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            MetricType::GAUGE,
+            p.resident_bytes,
+        ),
+        one(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            MetricType::GAUGE,
+            p.virtual_bytes,
+        ),
+        one(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            MetricType::GAUGE,
+            p.open_fds,
+        ),
+        one(
+            "process_threads",
+            "Number of OS threads in the process.",
+            MetricType::GAUGE,
+            p.threads,
+        ),
+        one(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            MetricType::GAUGE,
+            p.start_time_seconds,
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn histogram(name: &str, help: &str, s: &Snapshot) -> MetricFamily {
@@ -212,6 +272,10 @@ pub fn render() -> String {
         &latency::event_e2e().window(),
         HISTOGRAM_TIMING.load(Ordering::Relaxed),
     );
+    let mut fams = fams;
+    if PROCESS_METRICS.load(Ordering::Relaxed) {
+        fams.extend(process_families(&process::read()));
+    }
     encode(&fams)
 }
 
@@ -374,5 +438,34 @@ mod histogram_tests {
             text.contains("bento_output_latency_ns_sum 0.333\n"),
             "{text}"
         );
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    use super::*;
+
+    #[test]
+    fn process_series_parse_and_skip_unknowns() {
+        let p = ProcessStats {
+            cpu_seconds: Some(1.5),
+            resident_bytes: Some(1024.0),
+            threads: Some(7.0),
+            ..ProcessStats::default()
+        };
+        let text = encode(&process_families(&p));
+        let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("valid text");
+        let names: Vec<&str> = scrape.samples.iter().map(|s| s.metric.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "process_cpu_seconds_total",
+                "process_resident_memory_bytes",
+                "process_threads"
+            ]
+        );
+        assert!(text
+            .contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
     }
 }
