@@ -12,3 +12,4 @@ pub mod observe;
 pub mod output;
 pub mod processor;
 pub mod runtime;
+pub mod sink;

@@ -1,0 +1,158 @@
+//! `flexprice-sink`: a Flexprice-compatible events API to run the collector against, with
+//! fault injection and counters (see `flexprice_collector::sink`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use argh::FromArgs;
+use flexprice_collector::config::duration;
+use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+/// A Flexprice-compatible events API sink: accepts POST /v1/events and /v1/events/bulk like
+/// the real API, counts what it accepted (GET /stats), and injects faults on request.
+#[derive(FromArgs)]
+struct Args {
+    /// address to listen on (default 127.0.0.1:8080; port 0 picks a free one)
+    #[argh(option, default = "SocketAddr::from(([127, 0, 0, 1], 8080))")]
+    listen: SocketAddr,
+    /// the x-api-key clients must send (default test-key)
+    #[argh(option, default = "String::from(\"test-key\")")]
+    api_key: String,
+    /// requests parsed in parallel (default 4)
+    #[argh(option, default = "4")]
+    threads: usize,
+    /// fraction of event requests answered with --error-status (e.g. 0.1)
+    #[argh(option, default = "0.0")]
+    error_rate: f64,
+    /// status for --error-rate (default 503)
+    #[argh(option, default = "503")]
+    error_status: u16,
+    /// added before answering each event request (e.g. 5ms)
+    #[argh(option, from_str_fn(dur), default = "Duration::ZERO")]
+    latency: Duration,
+    /// plus a random 0..=this (e.g. 5ms)
+    #[argh(option, from_str_fn(dur), default = "Duration::ZERO")]
+    latency_jitter: Duration,
+    /// seconds sent as Retry-After on injected 429/503
+    #[argh(option)]
+    retry_after: Option<u64>,
+    /// statuses for the first requests, in order (e.g. 503,503,429)
+    #[argh(option)]
+    script: Option<String>,
+    /// refuse events with this event_name with a 400 (repeatable)
+    #[argh(option)]
+    reject_event_name: Vec<String>,
+    /// read request bodies slowly: this delay per 64 KiB
+    #[argh(option, from_str_fn(dur))]
+    slow_drain: Option<Duration>,
+    /// accept the events before a rejected one in a bulk request, then answer 400 (as the real
+    /// API's default mode does)
+    #[argh(switch)]
+    partial_bulk: bool,
+    /// append every accepted event to this JSONL file
+    #[argh(option)]
+    record: Option<PathBuf>,
+    /// print the stats JSON to stderr this often (e.g. 10s)
+    #[argh(option, from_str_fn(dur))]
+    stats_every: Option<Duration>,
+}
+
+fn dur(s: &str) -> Result<Duration, String> {
+    duration::parse(s)
+}
+
+fn statuses(s: &str) -> Result<Vec<u16>, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (100..=599).contains(c))
+                .ok_or_else(|| format!("invalid status `{p}` in --script (e.g. 503,503,429)"))
+        })
+        .collect()
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    if !(0.0..=1.0).contains(&args.error_rate) {
+        eprintln!("--error-rate must be between 0 and 1");
+        return ExitCode::from(2);
+    }
+    let script = match args.script.as_deref().map(statuses).transpose() {
+        Ok(s) => s.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = SinkConfig {
+        listen: args.listen,
+        api_key: args.api_key,
+        threads: args.threads,
+        faults: Faults {
+            error_rate: args.error_rate,
+            error_status: args.error_status,
+            latency: args.latency,
+            latency_jitter: args.latency_jitter,
+            retry_after: args.retry_after,
+            script,
+            reject_event_names: args.reject_event_name,
+            slow_drain: args.slow_drain,
+            partial_bulk: args.partial_bulk,
+        },
+        record: args.record,
+    };
+    // Register signals before announcing the address, so a script that kills us right after
+    // reading it still gets the stats.
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flexprice-sink: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sink = match Sink::start(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("flexprice-sink: cannot start on {}: {e}", args.listen);
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {}", sink.addr());
+    let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+    let handle = signals.handle();
+    let waiter = std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            let _ = tx.send(());
+        }
+    });
+    loop {
+        let got = match args.stats_every {
+            Some(every) if !every.is_zero() => rx.recv_timeout(every),
+            _ => rx
+                .recv()
+                .map_err(|_| crossbeam_channel::RecvTimeoutError::Disconnected),
+        };
+        match got {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                eprintln!(
+                    "{}",
+                    serde_json::to_string(&sink.stats()).unwrap_or_default()
+                );
+            }
+            _ => break,
+        }
+    }
+    handle.close();
+    let _ = waiter.join();
+    let stats = sink.stats();
+    sink.shutdown();
+    println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+    ExitCode::SUCCESS
+}

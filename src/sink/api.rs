@@ -1,0 +1,483 @@
+//! What the Flexprice events API accepts and answers (reference §3): request shapes, the
+//! validation order, the error bodies and the generated `event_` ids.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+/// `MaxEventIngestionBodyBytes = 32 << 20` in the real API.
+pub const MAX_BODY: u64 = 32 << 20;
+/// `validate:"required,min=1,max=1000"` on `BulkIngestEventRequest.Events`.
+pub const MAX_BULK: usize = 1000;
+
+/// One event as the API binds it. Strings are borrowed from the (simd-json unescaped) body, so
+/// a bulk body of 1000 events costs one `Vec` and no per-event allocation. Unknown fields are
+/// ignored, as Go's default decoder does. Fields the sink does not use are still declared so
+/// their types are checked (a number where a string belongs is a 400, as in Go).
+#[derive(serde::Deserialize, Debug)]
+#[allow(dead_code)]
+pub struct EventIn<'a> {
+    #[serde(default, borrow)]
+    pub event_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub external_customer_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub event_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub customer_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub source: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub timestamp: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub properties: Option<AnyObject>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+pub struct BulkIn<'a> {
+    /// Elements may be `null` in JSON (Go binds them as nil pointers); they fail validation.
+    #[serde(default, borrow)]
+    pub events: Option<Vec<Option<EventIn<'a>>>>,
+}
+
+/// `map[string]any`: any JSON object (values of any type) or null; skipped without building it.
+#[derive(Debug)]
+pub struct AnyObject;
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<AnyObject, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(AnyObject)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A rejection: status and the exact body the real API sends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub body: String,
+}
+
+fn validation(message: &str, details: Option<(&str, &str)>) -> ApiError {
+    let mut body = format!(
+        r#"{{"code":"validation_error","message":{},"http_status_code":400"#,
+        json_str(message)
+    );
+    if let Some((k, v)) = details {
+        body.push_str(&format!(
+            r#","details":{{{}:{}}}}}"#,
+            json_str(k),
+            json_str(v)
+        ));
+    } else {
+        body.push('}');
+    }
+    ApiError { status: 400, body }
+}
+
+pub fn invalid_payload() -> ApiError {
+    validation("Invalid request payload", None)
+}
+
+pub fn too_large() -> ApiError {
+    validation(
+        "Request body exceeds the maximum size; split the batch into smaller requests",
+        None,
+    )
+}
+
+/// go-playground/validator's message text, as the API puts it into `details`.
+fn tag_error(strukt: &str, field: &str, tag: &str) -> ApiError {
+    let text = format!(
+        "Key: '{strukt}.{field}' Error:Field validation for '{field}' failed on the '{tag}' tag"
+    );
+    validation("Request validation failed", Some((field, &text)))
+}
+
+pub fn unauthorized() -> ApiError {
+    ApiError {
+        status: 401,
+        body: r#"{"error":"Unauthorized"}"#.into(),
+    }
+}
+
+/// Body for a status injected by a fault: the API's flat error shape with the code the API
+/// maps to that status.
+pub fn injected(status: u16) -> ApiError {
+    let code = match status {
+        400 => "validation_error",
+        403 => "permission_denied",
+        404 => "not_found",
+        409 => "already_exists",
+        429 => "too_many_requests",
+        501 => "not_implemented",
+        503 => "service_unavailable",
+        _ => "internal_error",
+    };
+    ApiError {
+        status,
+        body: format!(
+            r#"{{"code":"{code}","message":"injected fault (flexprice-sink)","http_status_code":{status}}}"#
+        ),
+    }
+}
+
+pub fn rejected_name(name: &str) -> ApiError {
+    validation(
+        "Request validation failed",
+        Some((
+            "EventName",
+            &format!("event_name {name:?} is rejected by the sink (reject_event_names fault)"),
+        )),
+    )
+}
+
+pub fn json_str(s: &str) -> String {
+    // Serialising a &str cannot fail; fall back to an empty string rather than panic.
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+fn nonempty(s: &Option<Cow<'_, str>>) -> bool {
+    s.as_deref().is_some_and(|s| !s.is_empty())
+}
+
+/// Per-event checks that happen at bind time for both routes: Go's `time.Time` decoding of
+/// `timestamp`. (`properties` type is checked by the decoder itself.)
+fn bind_check(e: &EventIn<'_>) -> Result<(), ApiError> {
+    match e.timestamp.as_deref() {
+        None => Ok(()),
+        Some(t) if is_rfc3339(t) => Ok(()),
+        Some(_) => Err(invalid_payload()),
+    }
+}
+
+/// Single route: bind errors and the `binding:"required"` fields are all "Invalid request
+/// payload" (gin validates at bind time).
+pub fn check_single(e: &EventIn<'_>) -> Result<(), ApiError> {
+    bind_check(e)?;
+    if !nonempty(&e.event_name) || !nonempty(&e.external_customer_id) {
+        return Err(invalid_payload());
+    }
+    Ok(())
+}
+
+/// Bulk route: the bind checks for every element, then `Validate()` on the list, then the
+/// per-event required fields (done by the service, hence "Request validation failed").
+pub fn check_bulk<'b, 'a>(b: &'b BulkIn<'a>) -> Result<&'b [Option<EventIn<'a>>], ApiError> {
+    let events = match &b.events {
+        None => return Err(tag_error("BulkIngestEventRequest", "Events", "required")),
+        Some(v) => v.as_slice(),
+    };
+    for e in events.iter().flatten() {
+        bind_check(e)?;
+    }
+    if events.is_empty() {
+        return Err(tag_error("BulkIngestEventRequest", "Events", "min"));
+    }
+    if events.len() > MAX_BULK {
+        return Err(tag_error("BulkIngestEventRequest", "Events", "max"));
+    }
+    for e in events {
+        let Some(e) = e else {
+            return Err(tag_error("IngestEventRequest", "EventName", "required"));
+        };
+        if !nonempty(&e.event_name) {
+            return Err(tag_error("IngestEventRequest", "EventName", "required"));
+        }
+        if !nonempty(&e.external_customer_id) {
+            return Err(tag_error(
+                "IngestEventRequest",
+                "ExternalCustomerID",
+                "required",
+            ));
+        }
+    }
+    Ok(events)
+}
+
+/// Go's strict RFC 3339 parse (`time.Time.UnmarshalJSON`): `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`,
+/// fields in range, the offset required.
+pub fn is_rfc3339(s: &str) -> bool {
+    let b = s.as_bytes();
+    let num = |i: usize, n: usize| -> Option<u32> {
+        let d = b.get(i..i + n)?;
+        d.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let (Some(year), Some(month), Some(day), Some(h), Some(m), Some(sec)) = (
+        num(0, 4),
+        num(5, 2),
+        num(8, 2),
+        num(11, 2),
+        num(14, 2),
+        num(17, 2),
+    ) else {
+        return false;
+    };
+    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
+        return false;
+    }
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    if day == 0 || day > days || h > 23 || m > 59 || sec > 59 {
+        return false;
+    }
+    let mut i = 19;
+    if at(i, b'.') || at(i, b',') {
+        i += 1;
+        let start = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        if i == start || i - start > 9 {
+            return false;
+        }
+    }
+    match b.get(i) {
+        Some(b'Z') => i + 1 == b.len(),
+        Some(b'+') | Some(b'-') => {
+            i + 6 == b.len()
+                && at(i + 3, b':')
+                && num(i + 1, 2).is_some_and(|oh| oh < 24)
+                && num(i + 4, 2).is_some_and(|om| om < 60)
+        }
+        _ => false,
+    }
+}
+
+/// Crockford base32, as ULIDs use.
+const CROCKFORD: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// `event_` + a ULID (48-bit ms timestamp, 80 random bits), like the API's `types.GenerateUUIDWithPrefix`.
+pub fn generate_event_id(rand: u128) -> String {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    let v = ((ms & ((1 << 48) - 1)) << 80) | (rand & ((1 << 80) - 1));
+    let mut s = String::with_capacity(32);
+    s.push_str("event_");
+    for i in 0..26 {
+        let shift = 125 - 5 * i;
+        s.push(CROCKFORD[((v >> shift) & 31) as usize] as char);
+    }
+    s
+}
+
+/// Append each event of a (valid JSON) body to `out` as one compact line: the single body
+/// itself, or every element of the bulk body's top-level `events` array. Whitespace outside
+/// strings is dropped so pretty-printed input still gives one line per event. Returns `false` if
+/// the layout was not understood (nothing useful appended).
+pub fn record_lines(raw: &[u8], bulk: bool, out: &mut Vec<u8>) -> bool {
+    if !bulk {
+        compact(raw, out);
+        out.push(b'\n');
+        return true;
+    }
+    scan_bulk(raw, out).is_some()
+}
+
+fn scan_bulk(b: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i += 1;
+    loop {
+        i = skip_ws(b, i);
+        match b.get(i)? {
+            b'}' => return Some(()),
+            b',' => {
+                i += 1;
+                continue;
+            }
+            b'"' => {}
+            _ => return None,
+        }
+        let key_end = value_end(b, i)?;
+        let key = b.get(i + 1..key_end - 1)?;
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if key == b"events" && b.get(i) == Some(&b'[') {
+            let mut j = i + 1;
+            loop {
+                j = skip_ws(b, j);
+                match b.get(j)? {
+                    b']' => break,
+                    b',' => j += 1,
+                    _ => {
+                        let end = value_end(b, j)?;
+                        compact(b.get(j..end)?, out);
+                        out.push(b'\n');
+                        j = end;
+                    }
+                }
+            }
+        }
+        i = value_end(b, i)?;
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while b
+        .get(i)
+        .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        i += 1;
+    }
+    i
+}
+
+/// Index just past the JSON value starting at `i`.
+fn value_end(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => {
+            let mut j = i + 1;
+            loop {
+                match b.get(j)? {
+                    b'\\' => j += 2,
+                    b'"' => return Some(j + 1),
+                    _ => j += 1,
+                }
+            }
+        }
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            loop {
+                match b.get(j)? {
+                    b'"' => {
+                        j = value_end(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+        }
+        _ => {
+            let mut j = i;
+            while b
+                .get(j)
+                .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\t' | b'\r' | b'\n'))
+            {
+                j += 1;
+            }
+            Some(j)
+        }
+    }
+}
+
+fn compact(b: &[u8], out: &mut Vec<u8>) {
+    let mut in_str = false;
+    let mut esc = false;
+    for &c in b {
+        if in_str {
+            out.push(c);
+            if esc {
+                esc = false;
+            } else if c == b'\\' {
+                esc = true;
+            } else if c == b'"' {
+                in_str = false;
+            }
+        } else if c == b'"' {
+            in_str = true;
+            out.push(c);
+        } else if !matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            out.push(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339() {
+        for ok in [
+            "2024-01-02T03:04:05Z",
+            "2024-02-29T23:59:59.123456789+05:30",
+            "2024-01-02T03:04:05.1-00:00",
+        ] {
+            assert!(is_rfc3339(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "2024-01-02",
+            "2024-01-02T03:04:05",
+            "2024-01-02 03:04:05Z",
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-01-02T24:00:00Z",
+            "2024-01-02T03:04:05.Z",
+            "2024-01-02T03:04:05+0530",
+            "2024-01-02T03:04:05Zx",
+            "1714000000",
+        ] {
+            assert!(!is_rfc3339(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_look_like_ulids() {
+        let id = generate_event_id(u128::MAX);
+        assert_eq!(id.len(), 32);
+        assert!(id.starts_with("event_0") || id.starts_with("event_1"));
+        assert!(id[6..].bytes().all(|c| CROCKFORD.contains(&c)));
+    }
+
+    #[test]
+    fn record_lines_split_bulk_events() {
+        let raw = br#"{ "x": {"events": [1]}, "events" : [ {"a" : "b c\"]}", "n": [1, 2]} ,
+            {"event_name":"e"} ], "y": "z" }"#;
+        let mut out = Vec::new();
+        assert!(record_lines(raw, true, &mut out));
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "{\"a\":\"b c\\\"]}\",\"n\":[1,2]}\n{\"event_name\":\"e\"}\n"
+        );
+    }
+
+    #[test]
+    fn error_bodies() {
+        assert_eq!(
+            invalid_payload().body,
+            r#"{"code":"validation_error","message":"Invalid request payload","http_status_code":400}"#
+        );
+        assert_eq!(
+            tag_error("BulkIngestEventRequest", "Events", "max").body,
+            r#"{"code":"validation_error","message":"Request validation failed","http_status_code":400,"details":{"Events":"Key: 'BulkIngestEventRequest.Events' Error:Field validation for 'Events' failed on the 'max' tag"}}"#
+        );
+    }
+}

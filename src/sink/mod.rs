@@ -1,0 +1,737 @@
+//! A Flexprice-compatible events API sink, for tests and benchmarks of the flexprice output.
+//!
+//! It answers `POST /v1/events` and `POST /v1/events/bulk` like the real API (reference §3:
+//! auth, validation order, error bodies, 202 bodies, 1..1000 events, 32 MiB cap), counts every
+//! accepted event and its `event_id` so a test can prove nothing was lost or how much was
+//! duplicated, and injects faults (error statuses, latency, `Retry-After`, scripted outages,
+//! rejected event names, slow body reads) that can be changed while it runs.
+//!
+//! Threads: one acceptor, one thread per connection (connections are few: the collector keeps
+//! `max_in_flight` of them alive), and at most `threads` requests parsed and counted at once.
+//! A request is "in flight" from the moment its head has been read until just before its
+//! response is written, so `max_concurrent_requests` never exceeds what the client really had
+//! outstanding.
+
+mod api;
+mod http;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::io::{self, BufReader, BufWriter, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
+
+pub use api::{is_rfc3339, MAX_BODY, MAX_BULK};
+use http::{Body, BodyReader, HeadError, RequestHead, Response};
+
+/// Connections beyond this are answered 503 and closed, so a misbehaving client cannot make
+/// the sink spawn threads without bound.
+const MAX_CONNECTIONS: usize = 1024;
+
+/// An idle keep-alive connection (or a stalled body) is closed after this long.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+pub struct SinkConfig {
+    /// `127.0.0.1:0` picks a free port; [`Sink::addr`] tells which.
+    pub listen: SocketAddr,
+    /// The only `x-api-key` accepted.
+    pub api_key: String,
+    /// How many requests are parsed and counted in parallel (a server with that many workers).
+    /// Connections and in-flight requests are not limited by it.
+    pub threads: usize,
+    pub faults: Faults,
+    /// Append every accepted event, as received (compacted to one line), to this JSONL file.
+    pub record: Option<PathBuf>,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: "test-key".into(),
+            threads: 4,
+            faults: Faults::default(),
+            record: None,
+        }
+    }
+}
+
+/// Faults injected on the event routes (`/health` and `/stats` are never affected). Checked in
+/// this order: latency, `script`, `error_rate`, then the real API's own checks, then
+/// `reject_event_names`.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Fraction (0..=1) of requests answered with `error_status` (503 when 0).
+    pub error_rate: f64,
+    pub error_status: u16,
+    /// Added before answering every event request; plus a uniform random `0..=latency_jitter`.
+    pub latency: Duration,
+    pub latency_jitter: Duration,
+    /// Seconds, sent as `Retry-After` on injected 429 and 503 answers.
+    pub retry_after: Option<u64>,
+    /// The next requests (counted from start or from the last [`Sink::set_faults`]) get these
+    /// statuses, in order; then requests are served normally.
+    pub script: Vec<u16>,
+    /// An event with one of these `event_name`s is refused with a 400; in a bulk request the
+    /// whole request is refused (see `partial_bulk`).
+    pub reject_event_names: Vec<String>,
+    /// Read request bodies slowly: this delay per 64 KiB chunk.
+    pub slow_drain: Option<Duration>,
+    /// Mimic the real API's default bulk mode, which publishes events one by one and answers
+    /// 400 at the first bad one: the events before it are accepted (counted) before the 400.
+    /// Off by default: the sink then validates the whole request before counting any event.
+    pub partial_bulk: bool,
+}
+
+/// A snapshot of what the sink saw. Counters only grow.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Stats {
+    pub requests_single: u64,
+    pub requests_bulk: u64,
+    /// `/health`, `/stats` and unknown routes.
+    pub requests_other: u64,
+    /// Every accepted event, once per acceptance (a duplicate counts again).
+    pub events_accepted: u64,
+    pub unique_event_ids: u64,
+    /// Accepted events whose `event_id` had already been accepted.
+    pub duplicate_events: u64,
+    /// Accepted events without an `event_id` (the sink generated one, as the API does).
+    pub events_without_id: u64,
+    /// Every status answered, injected or not.
+    pub status_counts: BTreeMap<u16, u64>,
+    pub rejected_400: u64,
+    pub rejected_401: u64,
+    pub injected_errors: u64,
+    pub max_concurrent_requests: u64,
+    /// Largest number of events in one accepted bulk request.
+    pub bulk_sizes_max: u64,
+    /// Request body bytes read (all routes).
+    pub bytes_received: u64,
+}
+
+/// A running sink. Dropping it shuts it down too.
+pub struct Sink {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Route {
+    Single,
+    Bulk,
+    Health,
+    Stats,
+    NotFound,
+}
+
+struct FaultState {
+    faults: Arc<Faults>,
+    /// How many requests have consumed `faults.script` so far.
+    script_pos: usize,
+}
+
+/// Accepted ids: an exact log in arrival order plus a set of 128-bit hashes for the
+/// duplicate check (collision odds ~n²/2¹²⁹, nil for any test size), so accepting an event
+/// allocates nothing once the buffers have grown.
+#[derive(Default)]
+struct IdLog {
+    text: String,
+    ends: Vec<usize>,
+    seen: HashSet<u128, BuildHasherDefault<PassThrough>>,
+}
+
+/// The set's keys are already hashes.
+#[derive(Default)]
+struct PassThrough(u64);
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+fn hash128(id: &str) -> u128 {
+    let mut a = std::collections::hash_map::DefaultHasher::new();
+    0u8.hash(&mut a);
+    id.hash(&mut a);
+    let mut b = std::collections::hash_map::DefaultHasher::new();
+    1u8.hash(&mut b);
+    id.hash(&mut b);
+    (u128::from(a.finish()) << 64) | u128::from(b.finish())
+}
+
+struct Counted {
+    stats: Stats,
+    ids: IdLog,
+}
+
+struct Shared {
+    api_key: String,
+    faults: Mutex<FaultState>,
+    counted: Mutex<Counted>,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
+    record: Option<Mutex<BufWriter<File>>>,
+    /// Tokens: a request holds one while it is parsed and counted.
+    permits: (Sender<()>, Receiver<()>),
+    stopping: AtomicBool,
+    conns: Mutex<Conns>,
+    rng: AtomicU64,
+}
+
+#[derive(Default)]
+struct Conns {
+    next_id: u64,
+    /// A handle on every open connection, to shut it down on [`Sink::shutdown`].
+    open: HashMap<u64, TcpStream>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Sink {
+    /// Bind and start serving. Fails only if the address cannot be bound or the record file
+    /// cannot be opened.
+    pub fn start(cfg: SinkConfig) -> io::Result<Sink> {
+        let listener = TcpListener::bind(cfg.listen)?;
+        let addr = listener.local_addr()?;
+        let record = match &cfg.record {
+            Some(p) => Some(Mutex::new(BufWriter::new(
+                File::options().create(true).append(true).open(p)?,
+            ))),
+            None => None,
+        };
+        let threads = cfg.threads.max(1);
+        let permits = crossbeam_channel::bounded(threads);
+        for _ in 0..threads {
+            let _ = permits.0.send(());
+        }
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed);
+        let shared = Arc::new(Shared {
+            api_key: cfg.api_key,
+            faults: Mutex::new(FaultState {
+                faults: Arc::new(cfg.faults),
+                script_pos: 0,
+            }),
+            counted: Mutex::new(Counted {
+                stats: Stats::default(),
+                ids: IdLog::default(),
+            }),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
+            record,
+            permits,
+            stopping: AtomicBool::new(false),
+            conns: Mutex::new(Conns::default()),
+            rng: AtomicU64::new(seed),
+        });
+        let sh = shared.clone();
+        let acceptor = std::thread::Builder::new()
+            .name("sink-accept".into())
+            .spawn(move || accept_loop(listener, sh))?;
+        Ok(Sink {
+            shared,
+            addr,
+            acceptor: Some(acceptor),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    /// Replace the faults; a new `script` starts from its first status.
+    pub fn set_faults(&self, f: Faults) {
+        let mut st = self.shared.faults.lock();
+        st.faults = Arc::new(f);
+        st.script_pos = 0;
+    }
+
+    /// Every accepted `event_id` (generated ones included), in the order accepted.
+    pub fn accepted_ids(&self) -> Vec<String> {
+        let c = self.shared.counted.lock();
+        let mut out = Vec::with_capacity(c.ids.ends.len());
+        let mut start = 0;
+        for &end in &c.ids.ends {
+            out.push(c.ids.text.get(start..end).unwrap_or_default().to_string());
+            start = end;
+        }
+        out
+    }
+
+    /// Stop listening (new connections are refused), let requests being processed finish and
+    /// answer, close idle keep-alive connections (their clients see the connection closed, a
+    /// transport error they retry), and join every thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        let Some(acceptor) = self.acceptor.take() else {
+            return;
+        };
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        // Wake the blocking accept() with a connection of our own.
+        let mut wake = self.addr;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(if wake.is_ipv4() {
+                [127, 0, 0, 1].into()
+            } else {
+                std::net::Ipv6Addr::LOCALHOST.into()
+            });
+        }
+        let _ = TcpStream::connect_timeout(&wake, Duration::from_secs(1));
+        let _ = acceptor.join();
+        // Every connection is registered by now (the acceptor registered before exiting).
+        // Shutting down the read side wakes idle readers with EOF; a request already read can
+        // still write its answer.
+        let threads = {
+            let mut conns = self.shared.conns.lock();
+            for s in conns.open.values() {
+                let _ = s.shutdown(Shutdown::Read);
+            }
+            std::mem::take(&mut conns.threads)
+        };
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(r) = &self.shared.record {
+            let _ = r.lock().flush();
+        }
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if sh.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        let Ok(stream) = stream else {
+            // EMFILE and friends: keep serving the connections we have.
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        let mut conns = sh.conns.lock();
+        conns.threads.retain(|t| !t.is_finished());
+        if conns.open.len() >= MAX_CONNECTIONS {
+            drop(conns);
+            let mut s = stream;
+            let _ = api_response(api::injected(503), true).write_to(&mut s, false);
+            continue;
+        }
+        let id = conns.next_id;
+        conns.next_id += 1;
+        let Ok(handle) = stream.try_clone() else {
+            continue;
+        };
+        conns.open.insert(id, handle);
+        let sh2 = sh.clone();
+        match std::thread::Builder::new()
+            .name("sink-conn".into())
+            .spawn(move || {
+                serve_connection(stream, &sh2);
+                sh2.conns.lock().open.remove(&id);
+            }) {
+            Ok(t) => conns.threads.push(t),
+            Err(_) => {
+                conns.open.remove(&id);
+            }
+        }
+    }
+}
+
+fn api_response(e: api::ApiError, close: bool) -> Response {
+    let mut r = Response::json(e.status, e.body);
+    r.close = close;
+    r
+}
+
+/// Requests on one keep-alive connection, one after the other.
+fn serve_connection(stream: TcpStream, sh: &Shared) {
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::with_capacity(http::CHUNK, stream);
+    loop {
+        let head = match http::read_head(&mut reader) {
+            Ok(h) => h,
+            Err(HeadError::Closed) | Err(HeadError::Io) => return,
+            Err(HeadError::Bad(why)) => {
+                if !sh.stopping.load(Ordering::SeqCst) {
+                    let mut r = Response::json(400, why);
+                    r.content_type = http::TEXT;
+                    sh.count_status(Route::NotFound, 400);
+                    let _ = r.write_to(&mut writer, false);
+                }
+                return;
+            }
+        };
+        let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let outcome = handle(sh, &head, &mut reader, &mut writer);
+        sh.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let Some(resp) = outcome else {
+            // The body could not be read (client gone, or we are shutting down): no answer.
+            return;
+        };
+        let keep = head.keep_alive && !resp.close;
+        if resp.write_to(&mut writer, keep).is_err() || !keep {
+            return;
+        }
+    }
+}
+
+/// One request: read its body, apply faults and the API's checks, count. `None` when the
+/// connection must be dropped without an answer.
+fn handle(
+    sh: &Shared,
+    head: &RequestHead,
+    reader: &mut BufReader<TcpStream>,
+    writer: &mut TcpStream,
+) -> Option<Response> {
+    let route = match (head.method.as_str(), head.path.as_str()) {
+        ("POST", "/v1/events") => Route::Single,
+        ("POST", "/v1/events/bulk") => Route::Bulk,
+        ("GET" | "POST", "/health") => Route::Health,
+        ("GET", "/stats") => Route::Stats,
+        _ => Route::NotFound,
+    };
+    let event_route = matches!(route, Route::Single | Route::Bulk);
+    let faults = if event_route {
+        let mut st = sh.faults.lock();
+        let scripted = st.faults.script.get(st.script_pos).copied();
+        if scripted.is_some() {
+            st.script_pos += 1;
+        }
+        Some((st.faults.clone(), scripted))
+    } else {
+        None
+    };
+    if head.expect_continue {
+        let _ = writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
+    let mut br = BodyReader {
+        r: reader,
+        cap: MAX_BODY,
+        delay: faults.as_ref().and_then(|(f, _)| f.slow_drain),
+        bytes: 0,
+    };
+    let body = br.read(head);
+    let bytes = br.bytes;
+    sh.counted.lock().stats.bytes_received += bytes;
+    let body = match body {
+        Ok(b) => b,
+        Err(_) => return None,
+    };
+    let resp = match (route, faults) {
+        (Route::Single | Route::Bulk, Some((f, scripted))) => {
+            event_request(sh, route, head, body, &f, scripted)
+        }
+        (Route::Health, _) => Response::json(200, r#"{"status":"ok"}"#),
+        (Route::Stats, _) => {
+            let json = serde_json::to_vec(&sh.stats()).unwrap_or_default();
+            Response::json(200, json)
+        }
+        _ => {
+            let mut r = Response::json(404, "404 page not found");
+            r.content_type = http::TEXT;
+            r
+        }
+    };
+    sh.count_status(route, resp.status);
+    Some(resp)
+}
+
+fn event_request(
+    sh: &Shared,
+    route: Route,
+    head: &RequestHead,
+    body: Body,
+    f: &Faults,
+    scripted: Option<u16>,
+) -> Response {
+    let delay = f.latency + sh.jitter(f.latency_jitter);
+    if !delay.is_zero() {
+        std::thread::sleep(delay);
+    }
+    if let Some(status) = scripted.or_else(|| sh.injected_status(f)) {
+        let mut r = api_response(api::injected(status), false);
+        if matches!(status, 429 | 503) {
+            r.retry_after = f.retry_after;
+        }
+        sh.counted.lock().stats.injected_errors += 1;
+        return r;
+    }
+    if head.api_key.as_deref() != Some(sh.api_key.as_str()) {
+        // An undrained oversized body cannot be skipped: close after answering.
+        let close = matches!(body, Body::TooLarge { drained: false });
+        return api_response(api::unauthorized(), close);
+    }
+    let mut body = match body {
+        Body::Complete(b) => b,
+        Body::TooLarge { drained } => return api_response(api::too_large(), !drained),
+    };
+    let _permit = Permit::take(sh);
+    let raw = sh.record.as_ref().map(|_| body.clone());
+    let result = if route == Route::Single {
+        single(sh, &mut body, f)
+    } else {
+        bulk(sh, &mut body, f)
+    };
+    match result {
+        Ok(accepted) => {
+            if let (Some(rec), Some(raw)) = (&sh.record, raw) {
+                sh.record(rec, &raw, route == Route::Bulk, accepted.count);
+            }
+            Response::json(202, accepted.body)
+        }
+        Err((e, prefix)) => {
+            if prefix > 0 {
+                if let (Some(rec), Some(raw)) = (&sh.record, raw) {
+                    sh.record(rec, &raw, true, prefix);
+                }
+            }
+            api_response(e, false)
+        }
+    }
+}
+
+struct Accepted {
+    body: String,
+    count: usize,
+}
+
+/// Err carries the rejection and how many events were accepted before it (`partial_bulk`).
+type Outcome = Result<Accepted, (api::ApiError, usize)>;
+
+fn single(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
+    let e: api::EventIn =
+        simd_json::serde::from_slice(body).map_err(|_| (api::invalid_payload(), 0))?;
+    api::check_single(&e).map_err(|err| (err, 0))?;
+    let name = e.event_name.as_deref().unwrap_or_default();
+    if f.reject_event_names.iter().any(|r| r == name) {
+        return Err((api::rejected_name(name), 0));
+    }
+    let id = sh.accept(std::iter::once(e.event_id.as_deref()), Route::Single);
+    Ok(Accepted {
+        body: format!(
+            r#"{{"message":"Event accepted for processing","event_id":{}}}"#,
+            api::json_str(&id.unwrap_or_default())
+        ),
+        count: 1,
+    })
+}
+
+fn bulk(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
+    let b: api::BulkIn =
+        simd_json::serde::from_slice(body).map_err(|_| (api::invalid_payload(), 0))?;
+    // Validate everything before counting anything: the real API's bulk_publish_enabled mode.
+    // Its default mode publishes one by one and fails at the first bad event with the earlier
+    // ones already published; `partial_bulk` reproduces that.
+    let checked = api::check_bulk(&b);
+    let events: &[Option<api::EventIn>] = match (&checked, &b.events) {
+        (Ok(ev), _) => ev,
+        (Err(_), Some(ev)) if f.partial_bulk && ev.len() <= MAX_BULK => ev,
+        (Err(e), _) => return Err((e.clone(), 0)),
+    };
+    let rejected = events.iter().position(|e| match e {
+        Some(e) => {
+            let name = e.event_name.as_deref().unwrap_or_default();
+            name.is_empty()
+                || e.external_customer_id
+                    .as_deref()
+                    .unwrap_or_default()
+                    .is_empty()
+                || f.reject_event_names.iter().any(|r| r == name)
+        }
+        None => true,
+    });
+    if let Some(bad) = rejected {
+        let err = match (checked, &events[bad]) {
+            (Err(e), _) => e,
+            (Ok(_), Some(e)) => api::rejected_name(e.event_name.as_deref().unwrap_or_default()),
+            (Ok(_), None) => api::invalid_payload(),
+        };
+        let prefix = if f.partial_bulk { bad } else { 0 };
+        if prefix > 0 {
+            sh.accept(
+                events[..prefix]
+                    .iter()
+                    .map(|e| e.as_ref().and_then(|e| e.event_id.as_deref())),
+                Route::Bulk,
+            );
+        }
+        return Err((err, prefix));
+    }
+    sh.accept(
+        events
+            .iter()
+            .map(|e| e.as_ref().and_then(|e| e.event_id.as_deref())),
+        Route::Bulk,
+    );
+    Ok(Accepted {
+        body: r#"{"message":"Events accepted for processing"}"#.into(),
+        count: events.len(),
+    })
+}
+
+/// A worker slot, returned on drop.
+struct Permit<'a>(&'a Shared);
+impl<'a> Permit<'a> {
+    fn take(sh: &'a Shared) -> Permit<'a> {
+        // The shared sender keeps the channel open, so this only waits for a free slot.
+        let _ = sh.permits.1.recv();
+        Permit(sh)
+    }
+}
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.permits.0.try_send(());
+    }
+}
+
+impl Shared {
+    fn stats(&self) -> Stats {
+        let mut s = self.counted.lock().stats.clone();
+        s.max_concurrent_requests = self.max_in_flight.load(Ordering::SeqCst);
+        s
+    }
+
+    fn count_status(&self, route: Route, status: u16) {
+        let mut c = self.counted.lock();
+        let s = &mut c.stats;
+        match route {
+            Route::Single => s.requests_single += 1,
+            Route::Bulk => s.requests_bulk += 1,
+            _ => s.requests_other += 1,
+        }
+        *s.status_counts.entry(status).or_default() += 1;
+        match status {
+            400 => s.rejected_400 += 1,
+            401 => s.rejected_401 += 1,
+            _ => {}
+        }
+    }
+
+    /// splitmix64 over a shared counter: cheap, lock-free, good enough for fault dice and ids.
+    fn next_u64(&self) -> u64 {
+        let mut z = self
+            .rng
+            .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed)
+            .wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn jitter(&self, max: Duration) -> Duration {
+        if max.is_zero() {
+            return Duration::ZERO;
+        }
+        let frac = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        max.mul_f64(frac)
+    }
+
+    /// The `error_rate` dice.
+    fn injected_status(&self, f: &Faults) -> Option<u16> {
+        if f.error_rate > 0.0 {
+            let roll = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if roll < f.error_rate {
+                return Some(if f.error_status == 0 {
+                    503
+                } else {
+                    f.error_status
+                });
+            }
+        }
+        None
+    }
+
+    /// Count accepted events; returns the id of the last one (given or generated).
+    fn accept<'e>(
+        &self,
+        ids: impl Iterator<Item = Option<&'e str>>,
+        route: Route,
+    ) -> Option<String> {
+        let mut c = self.counted.lock();
+        let Counted { stats, ids: log } = &mut *c;
+        let mut n = 0u64;
+        let mut last = None;
+        for id in ids {
+            n += 1;
+            let generated;
+            let id = match id {
+                Some(id) if !id.is_empty() => id,
+                _ => {
+                    stats.events_without_id += 1;
+                    generated = api::generate_event_id(
+                        (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64()),
+                    );
+                    generated.as_str()
+                }
+            };
+            if log.seen.insert(hash128(id)) {
+                stats.unique_event_ids += 1;
+            } else {
+                stats.duplicate_events += 1;
+            }
+            log.text.push_str(id);
+            log.ends.push(log.text.len());
+            if route == Route::Single {
+                last = Some(id.to_string());
+            }
+        }
+        stats.events_accepted += n;
+        if route == Route::Bulk {
+            stats.bulk_sizes_max = stats.bulk_sizes_max.max(n);
+        }
+        last
+    }
+
+    fn record(&self, rec: &Mutex<BufWriter<File>>, raw: &[u8], bulk: bool, limit: usize) {
+        let mut lines = Vec::with_capacity(raw.len() + 64);
+        if !api::record_lines(raw, bulk, &mut lines) {
+            tracing::warn!("flexprice-sink: could not split a bulk body for the record");
+            return;
+        }
+        // `limit` cuts a partial bulk to the events actually accepted.
+        let end = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c == b'\n')
+            .nth(limit.saturating_sub(1))
+            .map_or(lines.len(), |(i, _)| i + 1);
+        let mut w = rec.lock();
+        if w.write_all(&lines[..end]).and_then(|_| w.flush()).is_err() {
+            tracing::warn!("flexprice-sink: writing the record file failed");
+        }
+    }
+}
