@@ -719,3 +719,84 @@ fn example_configs_lint() {
         "expected the three example configs, found {seen}"
     );
 }
+
+#[test]
+fn under_random_faults_every_event_is_delivered_or_dead_lettered_exactly_once() {
+    // 30% of requests fail with 503 (before the sink counts anything), some events are
+    // rejected by the API, some never were valid; two partitions interleave, 4 senders.
+    let s = sink(Faults {
+        error_rate: 0.3,
+        error_status: 503,
+        reject_event_names: vec!["bad.event".into()],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let out = Box::new(
+        FlexpriceOutput::new(config(
+            s.addr(),
+            &dlq,
+            json!({"max_in_flight": 4, "retry_max_attempts": 50,
+                   "retry_backoff": {"initial_interval": "1ms", "max_interval": "5ms"},
+                   "batching": {"count": 50, "period": "5ms"}}),
+        ))
+        .expect("builds"),
+    );
+    let encoder = out.encoder();
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
+    let ctl = Control::new(Duration::from_secs(10));
+    let c = ctl.clone();
+    let runner = std::thread::spawn(move || out.run(rx, &c));
+    let parts = [Checkpointer::new(), Checkpointer::new()];
+    let per_part = 1500i64;
+    let (mut bad, mut invalid) = (0u64, 0u64);
+    for offset in 0..per_part {
+        for (p, cp) in parts.iter().enumerate() {
+            let origin = Origin {
+                topic: Arc::from("usage"),
+                partition: p as i32,
+                offset,
+                ..Origin::default()
+            };
+            let ack = cp.track(offset);
+            let name = if offset % 97 == 5 {
+                "bad.event"
+            } else {
+                "api.call"
+            };
+            let body = if offset % 101 == 7 {
+                invalid += 1;
+                Body::Failed {
+                    raw: b"garbage".to_vec(),
+                    reason: "payload is not valid JSON".into(),
+                }
+            } else {
+                if name == "bad.event" {
+                    bad += 1;
+                }
+                let doc = to_value(&event(name, offset as usize));
+                Body::Ready(encoder.encode(&doc, &origin).expect("valid"))
+            };
+            tx.send(Event { body, origin, ack }).expect("running");
+        }
+    }
+    drop(tx);
+    runner.join().expect("no panic").expect("run ok");
+    let total = 2 * per_part as u64;
+    for cp in &parts {
+        assert_eq!(cp.acked_total(), per_part as u64);
+        assert_eq!(cp.watermark(), Some(per_part));
+    }
+    let st = s.stats();
+    assert!(st.injected_errors > 0, "faults were injected");
+    assert_eq!(st.duplicate_events, 0);
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len() as u64, bad + invalid);
+    assert_eq!(st.events_accepted + dl.len() as u64, total, "nothing lost");
+    assert_eq!(st.unique_event_ids, total - bad - invalid);
+    // The ids the sink holds are exactly the derived ids of the good events.
+    let mut ids = s.accepted_ids();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, total - bad - invalid);
+    assert!(ids.contains(&"usage-1-0".to_string()));
+}

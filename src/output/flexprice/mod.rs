@@ -117,6 +117,8 @@ fn build_agent(c: &FlexpriceConfig) -> anyhow::Result<ureq::Agent> {
     let config = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .timeout_global(Some(c.timeout.get()).filter(|d| !d.is_zero()))
+        // Never follow redirects: `x-api-key` is a custom header ureq would carry to whatever
+        // host a 3xx names. A 3xx comes back as a response and is dead-lettered with its status.
         .max_redirects(0)
         .max_idle_connections(c.max_in_flight.max(1))
         .max_idle_connections_per_host(c.max_in_flight.max(1))
