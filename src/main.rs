@@ -122,6 +122,8 @@ fn run(path: &std::path::Path, level: Option<&str>) -> ExitCode {
         config.logger.level = l.to_string();
     }
     logs::init(&config.logger);
+    // Redacted: secrets print as `!!!SECRET_SCRUBBED!!!`, as in `echo`.
+    tracing::debug!(config = %config.to_redacted_yaml(), "config loaded");
     let ctl = Control::new(config.shutdown_timeout.get());
     if let Err(e) = runtime::signals::install(ctl.clone()) {
         tracing::error!(error = %e, "cannot install signal handlers");
@@ -137,6 +139,10 @@ fn run(path: &std::path::Path, level: Option<&str>) -> ExitCode {
                 dead_lettered = s.dead_lettered,
                 batches = s.batches,
                 elapsed = ?s.elapsed,
+                e2e_p50_ms = ms(s.e2e_latency.quantile(0.5)),
+                e2e_p99_ms = ms(s.e2e_latency.quantile(0.99)),
+                send_p50_ms = ms(s.send_latency.quantile(0.5)),
+                send_p99_ms = ms(s.send_latency.quantile(0.99)),
                 "pipeline finished"
             );
             ExitCode::SUCCESS
@@ -146,4 +152,9 @@ fn run(path: &std::path::Path, level: Option<&str>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Milliseconds with one decimal, for log fields (absent when there was no sample).
+fn ms(d: Option<std::time::Duration>) -> Option<f64> {
+    d.map(|d| (d.as_secs_f64() * 10_000.0).round() / 10.0)
 }

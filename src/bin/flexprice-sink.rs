@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use flexprice_collector::config::duration;
@@ -53,6 +53,16 @@ struct Args {
     /// API's default mode does)
     #[argh(switch)]
     partial_bulk: bool,
+    /// start an outage this long after startup: every event request answered --outage-status
+    /// (with --retry-after) for --outage-for, then normal again
+    #[argh(option, from_str_fn(dur))]
+    outage_at: Option<Duration>,
+    /// how long the outage lasts (default 10s)
+    #[argh(option, from_str_fn(dur), default = "Duration::from_secs(10)")]
+    outage_for: Duration,
+    /// status answered during the outage (default 503)
+    #[argh(option, default = "503")]
+    outage_status: u16,
     /// append every accepted event to this JSONL file
     #[argh(option)]
     record: Option<PathBuf>,
@@ -91,21 +101,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let faults = Faults {
+        error_rate: args.error_rate,
+        error_status: args.error_status,
+        latency: args.latency,
+        latency_jitter: args.latency_jitter,
+        retry_after: args.retry_after,
+        script,
+        reject_event_names: args.reject_event_name,
+        slow_drain: args.slow_drain,
+        partial_bulk: args.partial_bulk,
+    };
     let cfg = SinkConfig {
         listen: args.listen,
         api_key: args.api_key,
         threads: args.threads,
-        faults: Faults {
-            error_rate: args.error_rate,
-            error_status: args.error_status,
-            latency: args.latency,
-            latency_jitter: args.latency_jitter,
-            retry_after: args.retry_after,
-            script,
-            reject_event_names: args.reject_event_name,
-            slow_drain: args.slow_drain,
-            partial_bulk: args.partial_bulk,
-        },
+        faults: faults.clone(),
         record: args.record,
     };
     // Register signals before announcing the address, so a script that kills us right after
@@ -132,21 +143,57 @@ fn main() -> ExitCode {
             let _ = tx.send(());
         }
     });
+    // Timed events, soonest first: stats printing and the outage window's edges.
+    let start = Instant::now();
+    let mut next_stats = args.stats_every.filter(|d| !d.is_zero()).map(|d| start + d);
+    let mut outage = args.outage_at.map(|at| {
+        (
+            start + at,
+            start + at + args.outage_for,
+            Faults {
+                error_rate: 1.0,
+                error_status: args.outage_status,
+                ..faults.clone()
+            },
+        )
+    });
+    let mut in_outage = false;
     loop {
-        let got = match args.stats_every {
-            Some(every) if !every.is_zero() => rx.recv_timeout(every),
-            _ => rx
+        let outage_edge = outage.as_ref().map(|o| if in_outage { o.1 } else { o.0 });
+        let wake = [next_stats, outage_edge].into_iter().flatten().min();
+        let got = match wake {
+            Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            None => rx
                 .recv()
                 .map_err(|_| crossbeam_channel::RecvTimeoutError::Disconnected),
         };
-        match got {
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+        if !matches!(got, Err(crossbeam_channel::RecvTimeoutError::Timeout)) {
+            break;
+        }
+        let now = Instant::now();
+        if let (Some(at), Some(every)) = (next_stats, args.stats_every) {
+            if now >= at {
                 eprintln!(
                     "{}",
                     serde_json::to_string(&sink.stats()).unwrap_or_default()
                 );
+                next_stats = Some(at + every);
             }
-            _ => break,
+        }
+        if let Some((begin, end, during)) = &outage {
+            if !in_outage && now >= *begin {
+                eprintln!(
+                    "flexprice-sink: outage starts ({} for {})",
+                    args.outage_status,
+                    duration::format(args.outage_for)
+                );
+                sink.set_faults(during.clone());
+                in_outage = true;
+            } else if in_outage && now >= *end {
+                eprintln!("flexprice-sink: outage ends");
+                sink.set_faults(faults.clone());
+                outage = None;
+            }
         }
     }
     handle.close();

@@ -1,14 +1,13 @@
 //! `input.file`: JSON lines from files, read in order.
 
 use std::fs::File;
-use std::io::BufReader;
 use std::sync::Arc;
 
 use anyhow::Context;
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
-use super::lines::{pump, ReadEnd};
+use super::lines::{pump, LineSource, ReadEnd};
 use super::{Input, Message};
 use crate::config::Problems;
 use crate::delivery::AckCounter;
@@ -61,10 +60,13 @@ impl Input for FileInput {
         for path in &self.paths {
             let f =
                 File::open(path).with_context(|| format!("input.file: cannot open `{path}`"))?;
-            let mut reader = BufReader::with_capacity(1 << 16, f);
-            let name: Arc<str> = Arc::from(path.as_str());
+            let mut src = LineSource {
+                reader: f,
+                name: Arc::from(path.as_str()),
+                poll_fd: None,
+            };
             let mut seq = 0;
-            match pump(&mut reader, &name, &mut seq, &acks, &out, ctl)
+            match pump(&mut src, &mut seq, &acks, &out, ctl)
                 .with_context(|| format!("input.file: failed reading `{path}`"))?
             {
                 ReadEnd::Eof => tracing::debug!(path = %path, lines = seq, "file read to the end"),

@@ -1,10 +1,16 @@
 //! Shared reader for line-oriented inputs (stdin, files): JSON lines in, one message per line.
+//!
+//! Rule: a line that has been read is delivered. A stop only prevents *reading more*; every
+//! complete line already in our buffer still goes into the pipeline (which is draining), so a
+//! SIGTERM never strands consumed input. Reads from a pipe or terminal wait with `poll(2)` so a
+//! stop is noticed even while the writer is silent.
 
-use std::io::BufRead;
+use std::io::Read;
+use std::os::fd::RawFd;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, Sender};
+use crossbeam_channel::Sender;
 
 use super::{Message, Origin};
 use crate::delivery::AckCounter;
@@ -19,47 +25,116 @@ pub enum ReadEnd {
     Stopped,
 }
 
-/// Send each non-empty line of `reader` as a message. Blank lines are skipped; a trailing `\r`
-/// is removed. Blocks on a full channel, but gives up as soon as a stop is requested.
-pub fn pump(
-    reader: &mut dyn BufRead,
-    name: &Arc<str>,
+/// A line-oriented source and, for pipes/terminals, the descriptor to wait on.
+pub struct LineSource<R> {
+    pub reader: R,
+    pub name: Arc<str>,
+    /// `Some` for sources whose reads may block indefinitely (stdin).
+    pub poll_fd: Option<RawFd>,
+}
+
+/// How long one wait for input lasts before the stop flag is checked again.
+const POLL_SLICE: Duration = Duration::from_millis(100);
+
+/// Send each non-empty line as a message. Blank lines are skipped; `\r\n` endings are fine; a
+/// last line without a newline is delivered at end of input.
+pub fn pump<R: Read>(
+    src: &mut LineSource<R>,
     seq: &mut i64,
     acks: &Arc<AckCounter>,
     out: &Sender<Message>,
     ctl: &Control,
 ) -> std::io::Result<ReadEnd> {
-    let mut buf = Vec::with_capacity(1024);
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
+    let mut chunk = vec![0u8; 1 << 16];
     loop {
+        // Deliver every complete line we hold.
+        let mut start = 0;
+        while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
+            let line = &buf[start..start + nl];
+            start += nl + 1;
+            if !emit(line, src, seq, acks, out) {
+                return Ok(ReadEnd::Stopped);
+            }
+        }
+        buf.drain(..start);
         if ctl.stop_requested() {
+            if !buf.is_empty() {
+                tracing::warn!(source = %src.name, bytes = buf.len(), "stopped in the middle of a line; its start was not delivered");
+            }
             return Ok(ReadEnd::Stopped);
         }
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
+        if let Some(fd) = src.poll_fd {
+            if !wait_readable(fd, POLL_SLICE)? {
+                continue;
+            }
+        }
+        let n = match src.reader.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            let last = std::mem::take(&mut buf);
+            if !emit(&last, src, seq, acks, out) {
+                return Ok(ReadEnd::Stopped);
+            }
             return Ok(ReadEnd::Eof);
         }
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
-        }
-        if buf.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        *seq += 1;
-        let msg = Message {
-            payload: std::mem::replace(&mut buf, Vec::with_capacity(1024)),
-            origin: Origin {
-                topic: Arc::clone(name),
-                partition: -1,
-                offset: *seq,
-                received_at: Some(Instant::now()),
-                ..Origin::default()
-            },
-            ack: acks.issue(),
-        };
-        metrics::get().input_received.inc();
-        select! {
-            send(out, msg) -> res => if res.is_err() { return Ok(ReadEnd::Stopped) },
-            recv(ctl.stopping()) -> _ => return Ok(ReadEnd::Stopped),
-        }
+        buf.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// Hand one line to the pipeline; false if the pipeline is gone.
+fn emit<R>(
+    line: &[u8],
+    src: &LineSource<R>,
+    seq: &mut i64,
+    acks: &Arc<AckCounter>,
+    out: &Sender<Message>,
+) -> bool {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    *seq += 1;
+    let msg = Message {
+        payload: line.to_vec(),
+        origin: Origin {
+            topic: Arc::clone(&src.name),
+            partition: -1,
+            offset: *seq,
+            received_at: Some(Instant::now()),
+            ..Origin::default()
+        },
+        ack: acks.issue(),
+    };
+    // Blocking on purpose: the line is consumed from its source, so it must reach the
+    // pipeline. During a stop the pipeline is draining; if it is stuck, the runtime's
+    // shutdown_timeout ends the process.
+    if out.send(msg).is_err() {
+        return false;
+    }
+    metrics::get().input_received.inc();
+    true
+}
+
+/// Wait up to `timeout` for `fd` to have data (or EOF/error); true if a read will not block.
+fn wait_readable(fd: RawFd, timeout: Duration) -> std::io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, count 1, for the duration of the call.
+    let r = unsafe { libc::poll(&mut pfd, 1, timeout.as_millis() as libc::c_int) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return if e.kind() == std::io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(r > 0)
 }

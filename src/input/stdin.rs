@@ -1,12 +1,12 @@
 //! `input.stdin`: JSON lines from standard input.
 
-use std::io::BufReader;
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
-use super::lines::{pump, ReadEnd};
+use super::lines::{pump, LineSource, ReadEnd};
 use super::{Input, Message};
 use crate::delivery::AckCounter;
 use crate::runtime::Control;
@@ -33,37 +33,19 @@ impl Input for StdinInput {
     }
 
     fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
-        // A read from stdin cannot be interrupted, so the reading happens on a detached thread
-        // that hands messages through a small channel; this thread can then stop promptly.
-        let (tx, rx) = crossbeam_channel::bounded::<Message>(64);
+        let stdin = std::io::stdin();
+        let fd = stdin.as_raw_fd();
+        let mut src = LineSource {
+            reader: stdin.lock(),
+            name: Arc::from("stdin"),
+            poll_fd: Some(fd),
+        };
+        let mut seq = 0;
         let acks = AckCounter::new();
-        let reader_ctl = ctl.clone();
-        std::thread::Builder::new()
-            .name("stdin-reader".into())
-            .spawn(move || {
-                let name: Arc<str> = Arc::from("stdin");
-                let mut seq = 0;
-                let stdin = std::io::stdin();
-                let mut reader = BufReader::with_capacity(1 << 16, stdin.lock());
-                match pump(&mut reader, &name, &mut seq, &acks, &tx, &reader_ctl) {
-                    Ok(ReadEnd::Eof) => tracing::debug!(lines = seq, "stdin reached end of input"),
-                    Ok(ReadEnd::Stopped) => {}
-                    Err(e) => tracing::error!(error = %e, "failed to read stdin"),
-                }
-            })?;
-        loop {
-            crossbeam_channel::select! {
-                recv(rx) -> m => match m {
-                    Ok(m) => {
-                        crossbeam_channel::select! {
-                            send(out, m) -> r => if r.is_err() { return Ok(()) },
-                            recv(ctl.stopping()) -> _ => return Ok(()),
-                        }
-                    }
-                    Err(_) => return Ok(()),
-                },
-                recv(ctl.stopping()) -> _ => return Ok(()),
-            }
+        match pump(&mut src, &mut seq, &acks, &out, ctl)? {
+            ReadEnd::Eof => tracing::debug!(lines = seq, "stdin reached end of input"),
+            ReadEnd::Stopped => tracing::debug!(lines = seq, "stdin stopped"),
         }
+        Ok(())
     }
 }

@@ -1,7 +1,10 @@
 //! Process-wide metrics. Hot-path updates are single relaxed atomic adds; the Prometheus text
 //! is rendered only when `/metrics` is scraped.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use parking_lot::RwLock;
 
 /// A monotonically increasing counter.
 #[derive(Debug, Default)]
@@ -35,8 +38,13 @@ impl Gauge {
     pub fn inc(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
+    /// Saturates at 0: an unmatched `dec` must not wrap to 2^64 on the dashboard.
     pub fn dec(&self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(1))
+            });
     }
     pub fn set(&self, v: u64) {
         self.0.store(v, Ordering::Relaxed);
@@ -84,4 +92,114 @@ static METRICS: Metrics = Metrics {
 /// The process-wide metrics.
 pub fn get() -> &'static Metrics {
     &METRICS
+}
+
+// --- Consumer lag -------------------------------------------------------------------------------
+
+/// `bento_input_lag{topic,partition}`: messages between the committed/consumed position and the
+/// partition's high watermark. Keyed topic → partition so a lookup by `&str` needs no
+/// allocation; the write lock is taken only when a partition appears or goes away (assignment
+/// changes), every other update is a read lock plus one atomic store.
+static LAG: RwLock<BTreeMap<String, BTreeMap<i32, AtomicI64>>> = RwLock::new(BTreeMap::new());
+
+/// Record the current lag of one partition (the Kafka input calls this, e.g. from its
+/// statistics callback or after each poll). Negative values are stored as 0.
+pub fn set_lag(topic: &str, partition: i32, lag: i64) {
+    let lag = lag.max(0);
+    {
+        let map = LAG.read();
+        if let Some(cell) = map.get(topic).and_then(|p| p.get(&partition)) {
+            cell.store(lag, Ordering::Relaxed);
+            return;
+        }
+    }
+    LAG.write()
+        .entry(topic.to_string())
+        .or_default()
+        .entry(partition)
+        .or_insert_with(|| AtomicI64::new(0))
+        .store(lag, Ordering::Relaxed);
+}
+
+/// Forget a partition (revoked in a rebalance): its series disappears from `/metrics` instead of
+/// freezing at a stale value.
+pub fn remove_lag(topic: &str, partition: i32) {
+    let mut map = LAG.write();
+    if let Some(parts) = map.get_mut(topic) {
+        parts.remove(&partition);
+        if parts.is_empty() {
+            map.remove(topic);
+        }
+    }
+}
+
+/// Forget every partition (the input stopped).
+pub fn clear_lag() {
+    LAG.write().clear();
+}
+
+/// Every known partition's lag, sorted by topic then partition.
+pub fn lags() -> Vec<(String, i32, i64)> {
+    let map = LAG.read();
+    let mut out = Vec::new();
+    for (topic, parts) in map.iter() {
+        for (p, v) in parts {
+            out.push((topic.clone(), *p, v.load(Ordering::Relaxed)));
+        }
+    }
+    out
+}
+
+/// The sum over all partitions (the progress line's `lag`); `None` when no partition reports.
+pub fn total_lag() -> Option<i64> {
+    let map = LAG.read();
+    let mut any = false;
+    let mut sum = 0i64;
+    for parts in map.values() {
+        for v in parts.values() {
+            any = true;
+            sum = sum.saturating_add(v.load(Ordering::Relaxed));
+        }
+    }
+    any.then_some(sum)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gauge_goes_up_and_down_but_not_below_zero() {
+        let g = Gauge::new();
+        g.inc();
+        g.inc();
+        g.dec();
+        assert_eq!(g.get(), 1);
+        g.dec();
+        g.dec();
+        assert_eq!(g.get(), 0);
+    }
+
+    #[test]
+    fn lag_is_set_updated_and_removed_per_partition() {
+        // A topic name no other test uses: the registry is process-wide.
+        let t = "lag-unit-test-topic";
+        set_lag(t, 0, 10);
+        set_lag(t, 1, 5);
+        set_lag(t, 0, 7);
+        set_lag(t, 2, -3);
+        let mine: Vec<_> = lags().into_iter().filter(|(x, _, _)| x == t).collect();
+        assert_eq!(
+            mine,
+            vec![
+                (t.to_string(), 0, 7),
+                (t.to_string(), 1, 5),
+                (t.to_string(), 2, 0)
+            ]
+        );
+        remove_lag(t, 1);
+        remove_lag(t, 0);
+        remove_lag(t, 2);
+        assert!(lags().iter().all(|(x, _, _)| x != t));
+    }
 }

@@ -1,7 +1,13 @@
 //! Observability: metrics, logs and the HTTP endpoints (`/ping`, `/ready`, `/metrics`).
 
+pub mod health;
+pub mod http;
+pub mod latency;
 pub mod logs;
 pub mod metrics;
+pub mod process;
+pub mod progress;
+pub mod prom;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,8 +66,11 @@ pub struct MetricsConfig {
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusConfig {
+    /// Export `*_latency_ns` as histograms in seconds (Prometheus default buckets) instead of
+    /// summaries in nanoseconds, as Bento does.
     #[serde(default)]
     pub use_histogram_timing: bool,
+    /// Add the standard `process_*` series (CPU, memory, threads, open files; Linux).
     #[serde(default)]
     pub add_process_metrics: bool,
     #[serde(default)]
@@ -71,4 +80,47 @@ pub struct PrometheusConfig {
 /// How often the progress line is logged (`logger.progress_period`); 0 = never.
 pub fn default_progress_period() -> Duration {
     Duration::from_secs(10)
+}
+
+/// The observability services of one run: the HTTP server (when `http.enabled`) and the
+/// progress line (when `logger.progress_period` is not 0). Stopped by [`Services::stop`] or on
+/// drop, so an early return from the runtime cannot leave them running.
+pub struct Services {
+    http: Option<http::HttpServer>,
+    progress: Option<progress::Progress>,
+}
+
+impl Services {
+    /// Where the HTTP server listens, if it runs.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(http::HttpServer::local_addr)
+    }
+
+    /// Stop both, progress first so its last line is not cut by the server shutdown.
+    pub fn stop(mut self) {
+        if let Some(p) = self.progress.take() {
+            p.stop();
+        }
+        if let Some(h) = self.http.take() {
+            h.stop();
+        }
+    }
+}
+
+/// Start the services for a run. Until the stages report in, `/ready` answers 503
+/// `… not connected: starting`.
+pub fn start(
+    http_config: &HttpConfig,
+    logger: &LoggerConfig,
+    metrics: &MetricsConfig,
+) -> anyhow::Result<Services> {
+    health::get().reset("starting");
+    prom::configure(metrics);
+    let http = if http_config.enabled {
+        Some(http::start(&http_config.address)?)
+    } else {
+        None
+    };
+    let progress = progress::start(logger.progress_period.get())?;
+    Ok(Services { http, progress })
 }

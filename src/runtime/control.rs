@@ -73,7 +73,8 @@ impl Control {
     }
 
     /// Called by the runtime when the output has delivered (or given up on) everything.
-    pub(crate) fn mark_drained(&self) {
+    /// Public so a test harness that drives an input directly can play the output's part.
+    pub fn mark_drained(&self) {
         self.inner.drained_tx.lock().take();
     }
 

@@ -21,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::config::Config;
 use crate::delivery::Ack;
 use crate::input::{InputConfig, Message};
-use crate::observe::metrics;
+use crate::observe::{self, health, latency, metrics};
 use crate::output::{Body, Encoder, Event};
 use crate::processor::{Part, Processor, Step};
 
@@ -35,6 +35,10 @@ pub struct Summary {
     pub dead_lettered: u64,
     pub batches: u64,
     pub elapsed: Duration,
+    /// Request (batch) send latency over the whole run.
+    pub send_latency: latency::Snapshot,
+    /// End-to-end event latency (source timestamp to 202) over the whole run.
+    pub e2e_latency: latency::Snapshot,
     /// True when the graceful stop ran out of time and left work un-acked.
     pub timed_out: bool,
 }
@@ -50,6 +54,8 @@ impl Summary {
             dead_lettered: m.output_dead_letter.get(),
             batches: m.batch_created.get(),
             elapsed: start.elapsed(),
+            send_latency: latency::batch_send().total(),
+            e2e_latency: latency::event_e2e().total(),
             timed_out,
         }
     }
@@ -58,6 +64,8 @@ impl Summary {
 /// Build every stage and run the pipeline until the input ends or `ctl` asks to stop.
 pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
     let start = Instant::now();
+    // Up first, so `/ready` says "starting" while stages connect; stopped on every return.
+    let services = observe::start(&config.http, &config.logger, &config.metrics)?;
     let processors: Arc<[Box<dyn Processor>]> = config
         .pipeline
         .processors
@@ -80,6 +88,14 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
     let (ev_tx, ev_rx) = crossbeam_channel::bounded::<Event>(capacity);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<(&'static str, anyhow::Result<()>)>(2);
 
+    // An input without a remote end is connected once built; `kafka` reports its own state
+    // (connected once it has joined the group). Outputs start connected, as Bento's flexprice
+    // output does (its Connect never fails), so an idle collector is ready; the flexprice output
+    // reports `false` on connection errors and `true` again on the next answer (observe::health).
+    if !matches!(config.input, InputConfig::Kafka(_)) {
+        health::set_input_connected(true, "");
+    }
+    health::set_output_connected(true, "");
     tracing::info!(
         input = input.name(),
         output = output.name(),
@@ -136,6 +152,11 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
             Ok((stage, result)) => {
                 pending -= 1;
                 if let Err(e) = result {
+                    let reason = format!("{stage} failed: {e:#}");
+                    match stage {
+                        "input" => health::set_input_connected(false, &reason),
+                        _ => health::set_output_connected(false, &reason),
+                    }
                     tracing::error!(stage, error = format!("{e:#}"), "stage failed; stopping");
                     first_error.get_or_insert(e.context(stage));
                     ctl.request_stop();
@@ -158,6 +179,8 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
         let _ = output_thread.join();
         let _ = input_thread.join();
     }
+    services.stop();
+    health::get().reset("pipeline stopped");
     match first_error {
         Some(e) => Err(e),
         None => Ok(Summary::capture(start, timed_out)),

@@ -115,6 +115,12 @@ pub fn unauthorized() -> ApiError {
 /// Body for a status injected by a fault: the API's flat error shape with the code the API
 /// maps to that status.
 pub fn injected(status: u16) -> ApiError {
+    if (200..300).contains(&status) {
+        return ApiError {
+            status,
+            body: r#"{"message":"injected fault (flexprice-sink): nothing was accepted"}"#.into(),
+        };
+    }
     let code = match status {
         400 => "validation_error",
         403 => "permission_denied",
@@ -172,36 +178,52 @@ pub fn check_single(e: &EventIn<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Why a bulk request is refused.
+#[derive(Debug)]
+pub enum BulkError {
+    /// Refused before any event is looked at (bind or list validation): nothing is published.
+    Whole(ApiError),
+    /// The event at this index failed the service's per-event validation; in the real API's
+    /// default mode the events before it were already published.
+    At(usize, ApiError),
+}
+
+impl BulkError {
+    pub fn into_error(self) -> ApiError {
+        match self {
+            BulkError::Whole(e) | BulkError::At(_, e) => e,
+        }
+    }
+}
+
 /// Bulk route: the bind checks for every element, then `Validate()` on the list, then the
 /// per-event required fields (done by the service, hence "Request validation failed").
-pub fn check_bulk<'b, 'a>(b: &'b BulkIn<'a>) -> Result<&'b [Option<EventIn<'a>>], ApiError> {
+pub fn check_bulk<'b, 'a>(b: &'b BulkIn<'a>) -> Result<&'b [Option<EventIn<'a>>], BulkError> {
+    let whole = |tag| BulkError::Whole(tag_error("BulkIngestEventRequest", "Events", tag));
     let events = match &b.events {
-        None => return Err(tag_error("BulkIngestEventRequest", "Events", "required")),
+        None => return Err(whole("required")),
         Some(v) => v.as_slice(),
     };
     for e in events.iter().flatten() {
-        bind_check(e)?;
+        bind_check(e).map_err(BulkError::Whole)?;
     }
     if events.is_empty() {
-        return Err(tag_error("BulkIngestEventRequest", "Events", "min"));
+        return Err(whole("min"));
     }
     if events.len() > MAX_BULK {
-        return Err(tag_error("BulkIngestEventRequest", "Events", "max"));
+        return Err(whole("max"));
     }
-    for e in events {
-        let Some(e) = e else {
-            return Err(tag_error("IngestEventRequest", "EventName", "required"));
+    for (i, e) in events.iter().enumerate() {
+        let field = match e {
+            None => "EventName",
+            Some(e) if !nonempty(&e.event_name) => "EventName",
+            Some(e) if !nonempty(&e.external_customer_id) => "ExternalCustomerID",
+            Some(_) => continue,
         };
-        if !nonempty(&e.event_name) {
-            return Err(tag_error("IngestEventRequest", "EventName", "required"));
-        }
-        if !nonempty(&e.external_customer_id) {
-            return Err(tag_error(
-                "IngestEventRequest",
-                "ExternalCustomerID",
-                "required",
-            ));
-        }
+        return Err(BulkError::At(
+            i,
+            tag_error("IngestEventRequest", field, "required"),
+        ));
     }
     Ok(events)
 }

@@ -8,9 +8,9 @@
 //!
 //! Threads: one acceptor, one thread per connection (connections are few: the collector keeps
 //! `max_in_flight` of them alive), and at most `threads` requests parsed and counted at once.
-//! A request is "in flight" from the moment its head has been read until just before its
-//! response is written, so `max_concurrent_requests` never exceeds what the client really had
-//! outstanding.
+//! An event request is "in flight" from the moment its head has been read until just before
+//! its response is written, so `max_concurrent_requests` never exceeds what the client really
+//! had outstanding.
 
 mod api;
 mod http;
@@ -38,6 +38,9 @@ const MAX_CONNECTIONS: usize = 1024;
 
 /// An idle keep-alive connection (or a stalled body) is closed after this long.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Writing one response may take at most this long.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct SinkConfig {
     /// `127.0.0.1:0` picks a free port; [`Sink::addr`] tells which.
@@ -78,7 +81,8 @@ pub struct Faults {
     /// Seconds, sent as `Retry-After` on injected 429 and 503 answers.
     pub retry_after: Option<u64>,
     /// The next requests (counted from start or from the last [`Sink::set_faults`]) get these
-    /// statuses, in order; then requests are served normally.
+    /// statuses, in order; then requests are served normally. `0` serves that one request
+    /// normally. An injected status (2xx included) never counts the request's events.
     pub script: Vec<u16>,
     /// An event with one of these `event_name`s is refused with a 400; in a bulk request the
     /// whole request is refused (see `partial_bulk`).
@@ -110,6 +114,7 @@ pub struct Stats {
     pub rejected_400: u64,
     pub rejected_401: u64,
     pub injected_errors: u64,
+    /// Most event requests (`/v1/events*`) in flight at once: head read, answer not yet written.
     pub max_concurrent_requests: u64,
     /// Largest number of events in one accepted bulk request.
     pub bulk_sizes_max: u64,
@@ -188,8 +193,9 @@ struct Shared {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     record: Option<Mutex<BufWriter<File>>>,
-    /// Tokens: a request holds one while it is parsed and counted.
-    permits: (Sender<()>, Receiver<()>),
+    /// Worker slots: a request holds one while it is parsed and counted. Each slot carries
+    /// the parser's scratch buffers, reused from request to request.
+    permits: (Sender<simd_json::Buffers>, Receiver<simd_json::Buffers>),
     stopping: AtomicBool,
     conns: Mutex<Conns>,
     rng: AtomicU64,
@@ -218,7 +224,7 @@ impl Sink {
         let threads = cfg.threads.max(1);
         let permits = crossbeam_channel::bounded(threads);
         for _ in 0..threads {
-            let _ = permits.0.send(());
+            let _ = permits.0.send(simd_json::Buffers::default());
         }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -339,6 +345,8 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+        // A client that stops reading must not pin a thread (and block shutdown) forever.
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         let mut conns = sh.conns.lock();
         conns.threads.retain(|t| !t.is_finished());
         if conns.open.len() >= MAX_CONNECTIONS {
@@ -388,17 +396,13 @@ fn serve_connection(stream: TcpStream, sh: &Shared) {
                 if !sh.stopping.load(Ordering::SeqCst) {
                     let mut r = Response::json(400, why);
                     r.content_type = http::TEXT;
-                    sh.count_status(Route::NotFound, 400);
+                    sh.count_status(Route::NotFound, 400, 0);
                     let _ = r.write_to(&mut writer, false);
                 }
                 return;
             }
         };
-        let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
-        let outcome = handle(sh, &head, &mut reader, &mut writer);
-        sh.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let Some(resp) = outcome else {
+        let Some(resp) = handle(sh, &head, &mut reader, &mut writer) else {
             // The body could not be read (client gone, or we are shutting down): no answer.
             return;
         };
@@ -425,13 +429,16 @@ fn handle(
         _ => Route::NotFound,
     };
     let event_route = matches!(route, Route::Single | Route::Bulk);
+    // Only event requests are "in flight": a test polling /stats must not inflate the count.
+    // The guard ends before the response is written (see the module docs).
+    let _in_flight = event_route.then(|| InFlight::enter(sh));
     let faults = if event_route {
         let mut st = sh.faults.lock();
         let scripted = st.faults.script.get(st.script_pos).copied();
         if scripted.is_some() {
             st.script_pos += 1;
         }
-        Some((st.faults.clone(), scripted))
+        Some((st.faults.clone(), scripted.filter(|&s| s != 0)))
     } else {
         None
     };
@@ -446,10 +453,12 @@ fn handle(
     };
     let body = br.read(head);
     let bytes = br.bytes;
-    sh.counted.lock().stats.bytes_received += bytes;
     let body = match body {
         Ok(b) => b,
-        Err(_) => return None,
+        Err(_) => {
+            sh.counted.lock().stats.bytes_received += bytes;
+            return None;
+        }
     };
     let resp = match (route, faults) {
         (Route::Single | Route::Bulk, Some((f, scripted))) => {
@@ -466,7 +475,7 @@ fn handle(
             r
         }
     };
-    sh.count_status(route, resp.status);
+    sh.count_status(route, resp.status, bytes);
     Some(resp)
 }
 
@@ -499,13 +508,14 @@ fn event_request(
         Body::Complete(b) => b,
         Body::TooLarge { drained } => return api_response(api::too_large(), !drained),
     };
-    let _permit = Permit::take(sh);
+    let mut permit = Permit::take(sh, body.len());
     let raw = sh.record.as_ref().map(|_| body.clone());
     let result = if route == Route::Single {
-        single(sh, &mut body, f)
+        single(sh, &mut body, permit.buffers(), f)
     } else {
-        bulk(sh, &mut body, f)
+        bulk(sh, &mut body, permit.buffers(), f)
     };
+    drop(permit);
     match result {
         Ok(accepted) => {
             if let (Some(rec), Some(raw)) = (&sh.record, raw) {
@@ -532,9 +542,9 @@ struct Accepted {
 /// Err carries the rejection and how many events were accepted before it (`partial_bulk`).
 type Outcome = Result<Accepted, (api::ApiError, usize)>;
 
-fn single(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
-    let e: api::EventIn =
-        simd_json::serde::from_slice(body).map_err(|_| (api::invalid_payload(), 0))?;
+fn single(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) -> Outcome {
+    let e: api::EventIn = simd_json::serde::from_slice_with_buffers(body, buf)
+        .map_err(|_| (api::invalid_payload(), 0))?;
     api::check_single(&e).map_err(|err| (err, 0))?;
     let name = e.event_name.as_deref().unwrap_or_default();
     if f.reject_event_names.iter().any(|r| r == name) {
@@ -550,36 +560,44 @@ fn single(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
     })
 }
 
-fn bulk(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
-    let b: api::BulkIn =
-        simd_json::serde::from_slice(body).map_err(|_| (api::invalid_payload(), 0))?;
+fn bulk(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) -> Outcome {
+    // Go decodes a `null` body into the zero request (no events): a validation error, not a
+    // bind error.
+    if body.trim_ascii() == b"null" {
+        return Err((
+            api::check_bulk(&api::BulkIn { events: None })
+                .err()
+                .map_or_else(api::invalid_payload, api::BulkError::into_error),
+            0,
+        ));
+    }
+    let b: api::BulkIn = simd_json::serde::from_slice_with_buffers(body, buf)
+        .map_err(|_| (api::invalid_payload(), 0))?;
     // Validate everything before counting anything: the real API's bulk_publish_enabled mode.
     // Its default mode publishes one by one and fails at the first bad event with the earlier
     // ones already published; `partial_bulk` reproduces that.
-    let checked = api::check_bulk(&b);
-    let events: &[Option<api::EventIn>] = match (&checked, &b.events) {
-        (Ok(ev), _) => ev,
-        (Err(_), Some(ev)) if f.partial_bulk && ev.len() <= MAX_BULK => ev,
-        (Err(e), _) => return Err((e.clone(), 0)),
+    let (events, mut first_bad) = match api::check_bulk(&b) {
+        Ok(ev) => (ev, None),
+        Err(api::BulkError::Whole(e)) => return Err((e, 0)),
+        Err(api::BulkError::At(i, e)) => match &b.events {
+            Some(ev) => (ev.as_slice(), Some((i, e))),
+            None => return Err((e, 0)),
+        },
     };
-    let rejected = events.iter().position(|e| match e {
-        Some(e) => {
-            let name = e.event_name.as_deref().unwrap_or_default();
-            name.is_empty()
-                || e.external_customer_id
-                    .as_deref()
-                    .unwrap_or_default()
-                    .is_empty()
-                || f.reject_event_names.iter().any(|r| r == name)
+    let limit = first_bad.as_ref().map_or(events.len(), |(i, _)| *i);
+    if !f.reject_event_names.is_empty() {
+        let rejected = events[..limit].iter().enumerate().find_map(|(i, e)| {
+            let name = e.as_ref()?.event_name.as_deref()?;
+            f.reject_event_names
+                .iter()
+                .any(|r| r == name)
+                .then(|| (i, api::rejected_name(name)))
+        });
+        if rejected.is_some() {
+            first_bad = rejected;
         }
-        None => true,
-    });
-    if let Some(bad) = rejected {
-        let err = match (checked, &events[bad]) {
-            (Err(e), _) => e,
-            (Ok(_), Some(e)) => api::rejected_name(e.event_name.as_deref().unwrap_or_default()),
-            (Ok(_), None) => api::invalid_payload(),
-        };
+    }
+    if let Some((bad, err)) = first_bad {
         let prefix = if f.partial_bulk { bad } else { 0 };
         if prefix > 0 {
             sh.accept(
@@ -603,18 +621,52 @@ fn bulk(sh: &Shared, body: &mut [u8], f: &Faults) -> Outcome {
     })
 }
 
-/// A worker slot, returned on drop.
-struct Permit<'a>(&'a Shared);
+/// Counts a request in flight while alive.
+struct InFlight<'a>(&'a Shared);
+impl<'a> InFlight<'a> {
+    fn enter(sh: &'a Shared) -> InFlight<'a> {
+        let now = sh.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        sh.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(sh)
+    }
+}
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Buffers grown by a body larger than this are dropped after use rather than kept, so idle
+/// memory stays at `threads` × this.
+const KEEP_BUFFERS_UP_TO: usize = 4 << 20;
+
+/// A worker slot and its parser buffers, returned on drop.
+struct Permit<'a> {
+    sh: &'a Shared,
+    buffers: Option<simd_json::Buffers>,
+    big: bool,
+}
 impl<'a> Permit<'a> {
-    fn take(sh: &'a Shared) -> Permit<'a> {
+    fn take(sh: &'a Shared, body_len: usize) -> Permit<'a> {
         // The shared sender keeps the channel open, so this only waits for a free slot.
-        let _ = sh.permits.1.recv();
-        Permit(sh)
+        let buffers = sh.permits.1.recv().ok();
+        Permit {
+            sh,
+            buffers,
+            big: body_len > KEEP_BUFFERS_UP_TO,
+        }
+    }
+    fn buffers(&mut self) -> &mut simd_json::Buffers {
+        self.buffers.get_or_insert_with(simd_json::Buffers::default)
     }
 }
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let _ = self.0.permits.0.try_send(());
+        let mut b = self.buffers.take().unwrap_or_default();
+        if self.big {
+            b = simd_json::Buffers::default();
+        }
+        let _ = self.sh.permits.0.try_send(b);
     }
 }
 
@@ -625,9 +677,10 @@ impl Shared {
         s
     }
 
-    fn count_status(&self, route: Route, status: u16) {
+    fn count_status(&self, route: Route, status: u16, body_bytes: u64) {
         let mut c = self.counted.lock();
         let s = &mut c.stats;
+        s.bytes_received += body_bytes;
         match route {
             Route::Single => s.requests_single += 1,
             Route::Bulk => s.requests_bulk += 1,

@@ -29,8 +29,16 @@ pub struct KafkaConfig {
     pub fetch_buffer_cap: usize,
     #[serde(default = "default_max_processing_period")]
     pub max_processing_period: Duration,
+    /// Broker rack of this collector (`client.rack`): lets a cluster with follower fetching
+    /// serve reads from a replica in the same zone.
     #[serde(default)]
     pub rack_id: String,
+    /// Group membership timings (Bento's `group` block).
+    #[serde(default)]
+    pub group: KafkaGroup,
+    /// Accepted so existing Bento configs load; librdkafka negotiates protocol versions itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
     #[serde(default)]
     pub tls: KafkaTls,
     #[serde(default)]
@@ -38,6 +46,40 @@ pub struct KafkaConfig {
     /// Raw librdkafka properties, applied last (escape hatch).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub librdkafka_options: BTreeMap<String, String>,
+}
+
+/// Bento's `group` block. `rebalance_timeout` maps to librdkafka's `max.poll.interval.ms`
+/// (the rebalance timeout it sends in JoinGroup); the input polls continuously, paused
+/// partitions included, so a slow output never exceeds it.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaGroup {
+    #[serde(default = "default_session_timeout")]
+    pub session_timeout: Duration,
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval: Duration,
+    #[serde(default = "default_rebalance_timeout")]
+    pub rebalance_timeout: Duration,
+}
+
+impl Default for KafkaGroup {
+    fn default() -> Self {
+        KafkaGroup {
+            session_timeout: default_session_timeout(),
+            heartbeat_interval: default_heartbeat_interval(),
+            rebalance_timeout: default_rebalance_timeout(),
+        }
+    }
+}
+
+fn default_session_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_heartbeat_interval() -> Duration {
+    Duration::from_secs(3)
+}
+fn default_rebalance_timeout() -> Duration {
+    Duration::from_secs(60)
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -60,6 +102,12 @@ pub struct ClientCert {
     pub cert_file: String,
     #[serde(default)]
     pub key_file: String,
+    /// Inline PEM certificate (instead of `cert_file`).
+    #[serde(default)]
+    pub cert: String,
+    /// Inline PEM private key (instead of `key_file`).
+    #[serde(default)]
+    pub key: Secret,
     #[serde(default)]
     pub password: Secret,
 }
@@ -106,8 +154,35 @@ impl KafkaConfig {
                 "at least one broker address is required",
             );
         }
-        if self.topics.is_empty() {
-            p.add(format!("{path}.topics"), "at least one topic is required");
+        match super::topics::parse(&self.topics) {
+            Err(e) => p.add(format!("{path}.topics"), e.0),
+            Ok(super::topics::Topics::Balanced(_)) if self.consumer_group.trim().is_empty() => {
+                p.add(
+                    format!("{path}.consumer_group"),
+                    "a consumer group is required to consume topics without explicit partitions",
+                );
+            }
+            Ok(_) => {}
+        }
+        if self.tls.client_certs.len() > 1 {
+            p.add(
+                format!("{path}.tls.client_certs"),
+                "librdkafka takes one client certificate; give at most one",
+            );
+        }
+        for (i, c) in self.tls.client_certs.iter().enumerate() {
+            if !c.cert_file.is_empty() && !c.cert.is_empty() {
+                p.add(
+                    format!("{path}.tls.client_certs.{i}"),
+                    "give either `cert_file` or `cert`, not both",
+                );
+            }
+            if !c.key_file.is_empty() && !c.key.is_empty() {
+                p.add(
+                    format!("{path}.tls.client_certs.{i}"),
+                    "give either `key_file` or `key`, not both",
+                );
+            }
         }
         if self.checkpoint_limit == 0 {
             p.add(format!("{path}.checkpoint_limit"), "must be at least 1");
@@ -124,6 +199,15 @@ impl KafkaConfig {
                 format!("{path}.sasl.mechanism"),
                 format!("unsupported mechanism `{m}`; use one of none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"),
             );
+        }
+        if m == "OAUTHBEARER" && self.sasl.access_token.is_empty() {
+            p.add(
+                format!("{path}.sasl.access_token"),
+                "OAUTHBEARER needs a static `access_token`",
+            );
+        }
+        if matches!(m, "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") && self.sasl.user.is_empty() {
+            p.add(format!("{path}.sasl.user"), format!("{m} needs a `user`"));
         }
     }
 }

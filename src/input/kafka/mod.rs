@@ -1,25 +1,115 @@
 //! `input.kafka`: a consumer group member on librdkafka (`BaseConsumer`, polled on our thread).
+//!
+//! - [`config`]: the fields, with Bento's names and defaults.
+//! - [`topics`]: `name` / `name:0` / `name:0-3` parsing.
+//! - [`client`]: the librdkafka properties (unit-tested without a broker).
+//! - `context`: rebalance callbacks (commit what is done on revoke, fresh trackers on
+//!   assign), statistics, logs, OAUTHBEARER.
+//! - `state`: owned partitions and their offset trackers.
+//! - `consumer`: the poll loop (backpressure by pausing, never by not polling) and shutdown.
+//! - [`lag`]: per-partition consumer lag for `/metrics`.
 
+pub mod client;
 mod config;
+mod consumer;
+mod context;
+pub mod lag;
+mod state;
+pub mod topics;
 
-pub use config::{KafkaConfig, KafkaSasl, KafkaTls};
+pub use config::{ClientCert, KafkaConfig, KafkaGroup, KafkaSasl, KafkaTls};
+pub use lag::{lag, PartitionLag};
 
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context as _;
 use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use rdkafka::config::FromClientConfigAndContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::{Input, Message};
 use crate::runtime::Control;
+use context::Ctx;
+use state::Assigned;
+use topics::Topics;
 
 pub struct KafkaInput {
-    #[allow(dead_code)]
     config: KafkaConfig,
+    topics: Topics,
 }
 
 impl KafkaInput {
     pub fn new(config: KafkaConfig) -> anyhow::Result<KafkaInput> {
-        anyhow::bail!(
-            "input.kafka is not built yet ({} topics)",
-            config.topics.len()
-        )
+        let topics = topics::parse(&config.topics).context("input.kafka.topics")?;
+        Ok(KafkaInput { config, topics })
+    }
+
+    fn connect(&self) -> anyhow::Result<consumer::Loop> {
+        let c = &self.config;
+        let cfg = client::consumer_config(c);
+        let group = cfg.get("group.id").is_some();
+        let oauth = (c.sasl.mechanism == "OAUTHBEARER").then(|| {
+            let principal = if c.sasl.user.is_empty() {
+                c.client_id.clone()
+            } else {
+                c.sasl.user.clone()
+            };
+            (c.sasl.access_token.clone(), principal)
+        });
+        let max_poll = cfg
+            .get("max.poll.interval.ms")
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(300_000);
+        let ctx = Ctx {
+            state: Mutex::new(Assigned::default()),
+            group,
+            oauth,
+            closing: AtomicBool::new(false),
+        };
+        let consumer = BaseConsumer::from_config_and_context(&cfg, ctx)
+            .context("creating the kafka consumer")?;
+        match &self.topics {
+            Topics::Balanced(names) => {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                consumer
+                    .subscribe(&names)
+                    .with_context(|| format!("subscribing to {names:?}"))?;
+                tracing::info!(topics = ?names, group = %c.consumer_group, "kafka consumer subscribed");
+            }
+            Topics::Explicit(parts) => {
+                // Resume from the group's committed offsets when there is a group; otherwise
+                // from where start_from_oldest says.
+                let start = match (group, c.start_from_oldest) {
+                    (true, _) => Offset::Stored,
+                    (false, true) => Offset::Beginning,
+                    (false, false) => Offset::End,
+                };
+                let mut tpl = TopicPartitionList::new();
+                {
+                    let mut st = consumer.context().state.lock();
+                    for (t, p) in parts {
+                        tpl.add_partition_offset(t, *p, start)
+                            .with_context(|| format!("partition {t}:{p}"))?;
+                        st.insert(t, *p);
+                    }
+                }
+                consumer
+                    .assign(&tpl)
+                    .context("assigning explicit partitions")?;
+                tracing::info!(
+                    partitions = parts.len(),
+                    "kafka consumer assigned explicit partitions"
+                );
+            }
+        }
+        Ok(consumer::Loop {
+            consumer,
+            checkpoint_limit: c.checkpoint_limit.max(1),
+            stall_pause_after: Duration::from_millis((max_poll / 10).clamp(10, 1000)),
+        })
     }
 }
 
@@ -27,7 +117,9 @@ impl Input for KafkaInput {
     fn name(&self) -> &'static str {
         "kafka"
     }
-    fn run(self: Box<Self>, _out: Sender<Message>, _ctl: &Control) -> anyhow::Result<()> {
-        Ok(())
+
+    fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+        let lp = self.connect()?;
+        lp.run(out, ctl)
     }
 }

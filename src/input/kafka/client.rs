@@ -1,0 +1,232 @@
+//! Turning `input.kafka` into librdkafka properties.
+//!
+//! Kept apart from the consumer so the exact key/values can be unit-tested (no broker needed),
+//! and so there is one place that decides what librdkafka sees.
+
+use rdkafka::ClientConfig;
+
+use super::config::KafkaConfig;
+
+/// How often librdkafka emits statistics; the input reads per-partition lag from them.
+pub(crate) const STATS_INTERVAL_MS: u64 = 1000;
+
+/// The librdkafka properties for a consumer of `c`. `group` says whether offsets are
+/// committed to a consumer group (`consumer_group` set).
+///
+/// Secrets (SASL password, key password, inline key) are in the returned map because
+/// librdkafka needs them; `ClientConfig`'s `Debug` omits librdkafka's sensitive keys, and this
+/// map is never logged.
+pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    let brokers: Vec<&str> = c
+        .addresses
+        .iter()
+        .flat_map(|a| a.split(','))
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    cfg.set("bootstrap.servers", brokers.join(","));
+    cfg.set("client.id", &c.client_id);
+    let group = c.consumer_group.trim();
+    if !group.is_empty() {
+        cfg.set("group.id", group);
+        // librdkafka commits what we *store* on this period; we store only acked watermarks.
+        cfg.set("enable.auto.commit", "true");
+        cfg.set(
+            "auto.commit.interval.ms",
+            millis(c.commit_period.get()).max(1).to_string(),
+        );
+        cfg.set(
+            "session.timeout.ms",
+            millis(c.group.session_timeout.get()).to_string(),
+        );
+        cfg.set(
+            "heartbeat.interval.ms",
+            millis(c.group.heartbeat_interval.get()).to_string(),
+        );
+        cfg.set(
+            "max.poll.interval.ms",
+            millis(c.group.rebalance_timeout.get()).to_string(),
+        );
+    } else {
+        cfg.set("enable.auto.commit", "false");
+    }
+    // At-least-once: never let librdkafka store the offset of a message merely handed to us.
+    cfg.set("enable.auto.offset.store", "false");
+    cfg.set(
+        "auto.offset.reset",
+        if c.start_from_oldest {
+            "earliest"
+        } else {
+            "latest"
+        },
+    );
+    cfg.set("enable.partition.eof", "false");
+    cfg.set("statistics.interval.ms", STATS_INTERVAL_MS.to_string());
+    if !c.rack_id.is_empty() {
+        cfg.set("client.rack", &c.rack_id);
+    }
+
+    let mechanism = match c.sasl.mechanism.as_str() {
+        "" | "none" => None,
+        m => Some(m),
+    };
+    let protocol = match (c.tls.enabled, mechanism.is_some()) {
+        (false, false) => "plaintext",
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    };
+    cfg.set("security.protocol", protocol);
+    if c.tls.enabled {
+        if !c.tls.root_cas_file.is_empty() {
+            cfg.set("ssl.ca.location", &c.tls.root_cas_file);
+        }
+        if c.tls.skip_cert_verify {
+            cfg.set("enable.ssl.certificate.verification", "false");
+            cfg.set("ssl.endpoint.identification.algorithm", "none");
+        }
+        if let Some(cert) = c.tls.client_certs.first() {
+            if !cert.cert_file.is_empty() {
+                cfg.set("ssl.certificate.location", &cert.cert_file);
+            }
+            if !cert.cert.is_empty() {
+                cfg.set("ssl.certificate.pem", &cert.cert);
+            }
+            if !cert.key_file.is_empty() {
+                cfg.set("ssl.key.location", &cert.key_file);
+            }
+            if !cert.key.is_empty() {
+                cfg.set("ssl.key.pem", cert.key.expose());
+            }
+            if !cert.password.is_empty() {
+                cfg.set("ssl.key.password", cert.password.expose());
+            }
+        }
+    }
+    if let Some(m) = mechanism {
+        cfg.set("sasl.mechanism", m);
+        if m == "OAUTHBEARER" {
+            // The token itself is handed over by the client context's refresh callback.
+        } else {
+            cfg.set("sasl.username", &c.sasl.user);
+            cfg.set("sasl.password", c.sasl.password.expose());
+        }
+    }
+    for (k, v) in &c.librdkafka_options {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+fn millis(d: std::time::Duration) -> u128 {
+    d.as_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Secret;
+
+    fn base() -> KafkaConfig {
+        serde_yaml_ng::from_str(
+            "addresses: ['b1:9092, b2:9093', ' b3:9094 ']\ntopics: [t]\nconsumer_group: g\n",
+        )
+        .expect("config")
+    }
+
+    #[test]
+    fn defaults_give_at_least_once_group_consumer() {
+        let c = base();
+        let cfg = consumer_config(&c);
+        assert_eq!(
+            cfg.get("bootstrap.servers"),
+            Some("b1:9092,b2:9093,b3:9094")
+        );
+        assert_eq!(cfg.get("group.id"), Some("g"));
+        assert_eq!(cfg.get("client.id"), Some("flexprice-collector"));
+        assert_eq!(cfg.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(cfg.get("enable.auto.commit"), Some("true"));
+        assert_eq!(cfg.get("auto.commit.interval.ms"), Some("1000"));
+        assert_eq!(cfg.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(cfg.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(cfg.get("heartbeat.interval.ms"), Some("3000"));
+        assert_eq!(cfg.get("max.poll.interval.ms"), Some("60000"));
+        assert_eq!(cfg.get("security.protocol"), Some("plaintext"));
+        assert_eq!(cfg.get("client.rack"), None);
+        assert_eq!(cfg.get("sasl.mechanism"), None);
+    }
+
+    #[test]
+    fn sasl_plain_reaches_librdkafka_but_never_debug_output() {
+        let mut c = base();
+        c.sasl.mechanism = "PLAIN".into();
+        c.sasl.user = "alice".into();
+        c.sasl.password = Secret::new("hunter2-very-secret");
+        c.rack_id = "eu-west-1a".into();
+        c.start_from_oldest = false;
+        c.librdkafka_options
+            .insert("fetch.wait.max.ms".into(), "10".into());
+        let cfg = consumer_config(&c);
+        assert_eq!(cfg.get("security.protocol"), Some("sasl_plaintext"));
+        assert_eq!(cfg.get("sasl.mechanism"), Some("PLAIN"));
+        assert_eq!(cfg.get("sasl.username"), Some("alice"));
+        assert_eq!(cfg.get("sasl.password"), Some("hunter2-very-secret"));
+        assert_eq!(cfg.get("client.rack"), Some("eu-west-1a"));
+        assert_eq!(cfg.get("auto.offset.reset"), Some("latest"));
+        assert_eq!(cfg.get("fetch.wait.max.ms"), Some("10"));
+        for shown in [format!("{cfg:?}"), format!("{c:?}"), format!("{c:#?}")] {
+            assert!(!shown.contains("hunter2"), "secret leaked: {shown}");
+        }
+        // A librdkafka client accepts every key we set.
+        let made: Result<rdkafka::consumer::BaseConsumer, _> = cfg.create();
+        assert!(made.is_ok(), "{:?}", made.err());
+    }
+
+    #[test]
+    fn tls_with_client_cert_and_scram() {
+        let mut c = base();
+        c.tls.enabled = true;
+        c.tls.skip_cert_verify = true;
+        c.tls.root_cas_file = "/etc/ca.pem".into();
+        c.tls.client_certs = vec![serde_yaml_ng::from_str(
+            "cert_file: /c.pem\nkey_file: /k.pem\npassword: pw-secret",
+        )
+        .expect("cert")];
+        c.sasl.mechanism = "SCRAM-SHA-512".into();
+        c.sasl.user = "u".into();
+        c.sasl.password = Secret::new("p");
+        let cfg = consumer_config(&c);
+        assert_eq!(cfg.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(cfg.get("ssl.ca.location"), Some("/etc/ca.pem"));
+        assert_eq!(
+            cfg.get("enable.ssl.certificate.verification"),
+            Some("false")
+        );
+        assert_eq!(cfg.get("ssl.certificate.location"), Some("/c.pem"));
+        assert_eq!(cfg.get("ssl.key.location"), Some("/k.pem"));
+        assert_eq!(cfg.get("ssl.key.password"), Some("pw-secret"));
+        assert_eq!(cfg.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        assert!(!format!("{cfg:?}").contains("pw-secret"));
+    }
+
+    #[test]
+    fn explicit_partitions_without_group_commit_nothing() {
+        let mut c = base();
+        c.consumer_group = String::new();
+        let cfg = consumer_config(&c);
+        assert_eq!(cfg.get("group.id"), None);
+        assert_eq!(cfg.get("enable.auto.commit"), Some("false"));
+    }
+
+    #[test]
+    fn oauthbearer_token_is_not_a_property() {
+        let mut c = base();
+        c.sasl.mechanism = "OAUTHBEARER".into();
+        c.sasl.access_token = Secret::new("tok-secret");
+        let cfg = consumer_config(&c);
+        assert_eq!(cfg.get("sasl.mechanism"), Some("OAUTHBEARER"));
+        assert!(!format!("{cfg:?}").contains("tok-secret"));
+        assert_eq!(cfg.get("sasl.password"), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! The poll loop: messages out, acked watermarks into librdkafka's offset store, pauses for
+//! backpressure, and the drain-then-commit shutdown.
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{SendTimeoutError, Sender, TryRecvError, TrySendError};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message as _};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::context::Ctx;
+use crate::input::{Message, Origin};
+use crate::observe::metrics;
+use crate::runtime::Control;
+
+/// Poll timeout when nothing is pending: bounds how late a stop or a tick is noticed.
+const POLL_IDLE: Duration = Duration::from_millis(50);
+/// Slice of a blocking send into a full pipeline, between checks of the stop flag.
+const SEND_SLICE: Duration = Duration::from_millis(10);
+/// Bound on the local seek before a resume (no network: librdkafka's own thread answers).
+const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often acked watermarks are stored and limit-paused partitions re-checked.
+const TICK: Duration = Duration::from_millis(20);
+
+pub(crate) struct Loop {
+    pub consumer: BaseConsumer<Ctx>,
+    pub checkpoint_limit: usize,
+    /// A pipeline that has not taken a message for this long gets every partition paused, and
+    /// the loop goes back to polling: well inside `max.poll.interval.ms`, so a stalled output
+    /// never gets this member evicted. Short stalls (normal backpressure) just block, which
+    /// keeps librdkafka's prefetched messages instead of discarding them on pause.
+    pub stall_pause_after: Duration,
+}
+
+impl Loop {
+    fn ctx(&self) -> &Ctx {
+        self.consumer.context()
+    }
+
+    pub fn run(self, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+        let result = self.consume(&out, ctl);
+        drop(out); // lets the processors and the output drain
+        self.finish(ctl);
+        result
+    }
+
+    /// Hand messages to the pipeline until a stop is requested or the pipeline is gone.
+    fn consume(&self, out: &Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+        let m = metrics::get();
+        // Messages polled but not yet taken by the pipeline. It grows only while the pipeline
+        // is full and the partitions are paused; what librdkafka still hands out then is what
+        // it had prefetched before the pause took effect, so the stash is bounded by
+        // librdkafka's own prefetch bound (`queued.max.messages.kbytes`).
+        let mut stash: VecDeque<Message> = VecDeque::new();
+        let mut full_since: Option<Instant> = None;
+        let mut next_tick = Instant::now() + TICK;
+        loop {
+            if ctl.stop_requested() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick();
+                next_tick = now + TICK;
+            }
+            if let Some(msg) = stash.pop_front() {
+                match out.send_timeout(msg, SEND_SLICE) {
+                    Ok(()) => {
+                        m.input_received.inc();
+                        if stash.is_empty() {
+                            full_since = None;
+                            self.set_downstream_paused(false);
+                        }
+                    }
+                    Err(SendTimeoutError::Timeout(msg)) => {
+                        stash.push_front(msg);
+                        let since = *full_since.get_or_insert(now);
+                        if now.duration_since(since) >= self.stall_pause_after {
+                            self.set_downstream_paused(true);
+                        }
+                        if self.ctx().state.lock().downstream_paused {
+                            // Paused: polling only serves rebalances and keeps us in the group.
+                            self.poll_one(Duration::ZERO, &mut stash)?;
+                        }
+                    }
+                    Err(SendTimeoutError::Disconnected(_)) => return Ok(()),
+                }
+                continue;
+            }
+            self.poll_one(POLL_IDLE, &mut stash)?;
+            if let Some(msg) = stash.pop_front() {
+                match out.try_send(msg) {
+                    Ok(()) => m.input_received.inc(),
+                    Err(TrySendError::Full(msg)) => stash.push_front(msg),
+                    Err(TrySendError::Disconnected(_)) => return Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Poll once; a message becomes a tracked [`Message`] at the back of `stash`.
+    fn poll_one(&self, timeout: Duration, stash: &mut VecDeque<Message>) -> anyhow::Result<()> {
+        match self.consumer.poll(timeout) {
+            None => Ok(()),
+            Some(Ok(msg)) => {
+                if let Some(m) = self.track(&msg) {
+                    stash.push_back(m);
+                }
+                Ok(())
+            }
+            Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                anyhow::bail!("kafka consumer failed fatally: {code}")
+            }
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "kafka consume error (librdkafka retries)");
+                Ok(())
+            }
+        }
+    }
+
+    /// Start tracking a polled message and turn it into a pipeline message. Tombstones and
+    /// empty payloads are acked on the spot (there is nothing to send) and yield `None`.
+    fn track(&self, msg: &BorrowedMessage<'_>) -> Option<Message> {
+        let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
+        let (name, ack) = {
+            let mut st = self.ctx().state.lock();
+            let downstream_paused = st.downstream_paused;
+            let Some(p) = st.get_mut(topic, partition) else {
+                // Not (or no longer) ours: a message that raced a revoke. The new owner reads it.
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    "message for an unowned partition skipped"
+                );
+                return None;
+            };
+            if p.limit_paused || downstream_paused {
+                // librdkafka applies a pause on its own thread a moment later, and until then
+                // (and for part of what it had prefetched) it still hands messages out, with
+                // gaps where it filtered others. Taking them would let the watermark jump
+                // such a gap, so they are dropped untracked and the resume seeks back to
+                // exactly where we stopped taking.
+                if p.next.is_none() {
+                    p.dropped_from = Some(p.dropped_from.map_or(offset, |d| d.min(offset)));
+                }
+                return None;
+            }
+            if p.next.is_some_and(|n| offset < n) {
+                // Rewound by librdkafka itself (offset reset): restart tracking. Nothing
+                // below the old watermark is lost; what is above it is delivered again.
+                tracing::warn!(
+                    topic,
+                    partition,
+                    offset,
+                    expected = p.next,
+                    "partition rewound; tracking restarts"
+                );
+                p.cp = crate::delivery::Checkpointer::new();
+                p.stored = None;
+            }
+            p.next = Some(offset + 1);
+            let ack = p.cp.track(offset);
+            if !p.limit_paused && p.cp.in_flight() >= self.checkpoint_limit {
+                p.limit_paused = true;
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    "checkpoint_limit reached: partition paused"
+                );
+                if !downstream_paused {
+                    let mut tpl = TopicPartitionList::new();
+                    tpl.add_partition(topic, partition);
+                    if let Err(e) = self.consumer.pause(&tpl) {
+                        tracing::warn!(topic, partition, error = %e, "could not pause partition at checkpoint_limit");
+                    }
+                }
+            }
+            (Arc::clone(&p.topic), ack)
+        };
+        let payload = match msg.payload() {
+            Some(p) if !p.is_empty() => p.to_vec(),
+            other => {
+                tracing::debug!(
+                    topic,
+                    partition,
+                    offset,
+                    tombstone = other.is_none(),
+                    "empty kafka message skipped"
+                );
+                ack.ack();
+                return None;
+            }
+        };
+        let headers = msg
+            .headers()
+            .map(|hs| {
+                hs.iter()
+                    .map(|h| {
+                        (
+                            h.key.to_string(),
+                            h.value.map(<[u8]>::to_vec).unwrap_or_default(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(Message {
+            payload,
+            origin: Origin {
+                topic: name,
+                partition,
+                offset,
+                timestamp_ms: msg.timestamp().to_millis(),
+                key: msg.key().map(<[u8]>::to_vec),
+                headers,
+                received_at: Some(Instant::now()),
+            },
+            ack,
+        })
+    }
+
+    /// Store watermarks that moved and resume partitions whose acks freed room.
+    fn tick(&self) {
+        let (done, resume) = {
+            let mut st = self.ctx().state.lock();
+            let downstream_paused = st.downstream_paused;
+            // Resume at three quarters of the limit, not one below it: each resume makes
+            // librdkafka fetch again, so flapping at the limit would cost a fetch per ack.
+            let resume_at = (self.checkpoint_limit - self.checkpoint_limit / 4).max(1);
+            let mut resume = Vec::new();
+            for (p, s) in st.iter_mut() {
+                if s.limit_paused && s.cp.in_flight() < resume_at {
+                    s.limit_paused = false;
+                    if !downstream_paused {
+                        resume.push((Arc::clone(&s.topic), p));
+                    }
+                }
+            }
+            let done = if self.ctx().group {
+                st.take_watermarks(None)
+            } else {
+                TopicPartitionList::new()
+            };
+            (done, resume)
+        };
+        if done.count() > 0 {
+            if let Err(e) = self.consumer.store_offsets(&done) {
+                tracing::debug!(error = %e, "storing offsets");
+            }
+        }
+        if !resume.is_empty() {
+            tracing::debug!(partitions = resume.len(), "acks freed room: resuming");
+            self.resume(resume);
+        }
+    }
+
+    /// Resume partitions, first seeking each back to the next offset we have not taken (the
+    /// messages dropped while it was paused). The seek is synchronous: once it returns,
+    /// librdkafka discards everything it fetched before, so no stale message can follow.
+    /// A partition whose seek fails stays paused and is retried on a later tick.
+    fn resume(&self, parts: Vec<(Arc<str>, i32)>) {
+        let mut seek = TopicPartitionList::new();
+        {
+            let mut st = self.ctx().state.lock();
+            for (t, p) in &parts {
+                if let Some(s) = st.get_mut(t, *p) {
+                    if let Some(at) = s.next.or(s.dropped_from) {
+                        let _ = seek.add_partition_offset(t, *p, Offset::Offset(at));
+                    }
+                }
+            }
+        }
+        let mut failed: Vec<(String, i32)> = Vec::new();
+        if seek.count() > 0 {
+            match self.consumer.seek_partitions(seek.clone(), SEEK_TIMEOUT) {
+                Ok(res) => {
+                    for e in res.elements() {
+                        if let Err(err) = e.error() {
+                            tracing::warn!(topic = e.topic(), partition = e.partition(), error = %err, "seek before resume failed; partition stays paused");
+                            failed.push((e.topic().to_string(), e.partition()));
+                        }
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "seek before resume failed; partitions stay paused");
+                    failed.extend(
+                        seek.elements()
+                            .iter()
+                            .map(|e| (e.topic().to_string(), e.partition())),
+                    );
+                }
+            }
+        }
+        let mut tpl = TopicPartitionList::new();
+        {
+            let mut st = self.ctx().state.lock();
+            for (t, p) in &parts {
+                let Some(s) = st.get_mut(t, *p) else { continue };
+                if failed.iter().any(|(ft, fp)| ft == t.as_ref() && fp == p) {
+                    s.limit_paused = true; // retried by the next tick
+                } else {
+                    s.dropped_from = None;
+                    tpl.add_partition(t, *p);
+                }
+            }
+        }
+        if tpl.count() > 0 {
+            if let Err(e) = self.consumer.resume(&tpl) {
+                tracing::warn!(error = %e, "could not resume partitions");
+            }
+        }
+    }
+
+    /// Pause (or resume) every owned partition because the pipeline is stalled (or moving
+    /// again). Partitions at their checkpoint limit stay paused.
+    fn set_downstream_paused(&self, pause: bool) {
+        let (all, resume) = {
+            let mut st = self.ctx().state.lock();
+            if st.downstream_paused == pause {
+                return;
+            }
+            st.downstream_paused = pause;
+            let resume: Vec<(Arc<str>, i32)> = st
+                .iter_mut()
+                .filter(|(_, s)| !s.limit_paused)
+                .map(|(p, s)| (Arc::clone(&s.topic), p))
+                .collect();
+            (st.all(), resume)
+        };
+        if pause {
+            tracing::info!(
+                partitions = all.count(),
+                "pipeline stalled: partitions paused, still polling so the group keeps this member"
+            );
+            if let Err(e) = self.consumer.pause(&all) {
+                tracing::warn!(error = %e, "pause failed");
+            }
+        } else {
+            tracing::info!("pipeline moving again: partitions resumed");
+            self.resume(resume);
+        }
+    }
+
+    /// After the last message went out: keep polling (paused, so no fetches, but the group
+    /// keeps us) until the pipeline drained or the deadline passed, storing watermarks as acks
+    /// arrive, then commit synchronously. Closing the consumer (on drop) leaves the group.
+    fn finish(self, ctl: &Control) {
+        self.set_downstream_paused(true);
+        let fallback = Instant::now() + Duration::from_secs(30);
+        loop {
+            let deadline = ctl.deadline().unwrap_or(fallback);
+            if matches!(ctl.drained().try_recv(), Err(TryRecvError::Disconnected))
+                || Instant::now() >= deadline
+            {
+                break;
+            }
+            // Paused: any message still returned is not tracked, so never committed.
+            let _ = self.consumer.poll(POLL_IDLE);
+            self.tick();
+        }
+        self.tick();
+        let ctx = self.ctx();
+        if ctx.group {
+            match self.consumer.commit_consumer_state(CommitMode::Sync) {
+                Ok(()) => tracing::info!("final offsets committed"),
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "final commit failed; un-committed messages will be redelivered")
+                }
+            }
+        }
+        ctx.closing.store(true, Ordering::Release);
+        let owned: Vec<(Arc<str>, i32)> = {
+            let mut st = ctx.state.lock();
+            st.iter_mut()
+                .map(|(p, s)| (Arc::clone(&s.topic), p))
+                .collect()
+        };
+        for (t, p) in owned {
+            super::lag::forget(&t, p);
+        }
+        drop(self.consumer);
+    }
+}

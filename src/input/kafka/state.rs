@@ -1,0 +1,121 @@
+//! The partitions this consumer owns right now, each with its offset tracker.
+//!
+//! Shared between the poll loop and the rebalance callbacks; both run on the input thread
+//! (with `BaseConsumer` the callbacks run inside `poll`), so the lock is never contended and
+//! never held across a `poll`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::delivery::Checkpointer;
+
+/// One owned partition (one assignment of it).
+#[derive(Debug)]
+pub(crate) struct PartitionState {
+    pub topic: Arc<str>,
+    pub cp: Arc<Checkpointer>,
+    /// Next offset expected from the broker; a lower one means the partition was rewound.
+    pub next: Option<i64>,
+    /// Last watermark handed to librdkafka's offset store.
+    pub stored: Option<i64>,
+    /// Paused because `checkpoint_limit` messages are un-acked.
+    pub limit_paused: bool,
+    /// Lowest offset polled and dropped while paused before any message was taken in this
+    /// assignment: where to seek on resume when `next` is still unknown.
+    pub dropped_from: Option<i64>,
+}
+
+impl PartitionState {
+    pub fn new(topic: Arc<str>) -> PartitionState {
+        PartitionState {
+            topic,
+            cp: Checkpointer::new(),
+            next: None,
+            stored: None,
+            limit_paused: false,
+            dropped_from: None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Assigned {
+    pub topics: HashMap<Arc<str>, HashMap<i32, PartitionState>>,
+    /// Every owned partition is paused because the pipeline has not taken a message for a
+    /// while (see the poll loop): newly assigned partitions start paused too.
+    pub downstream_paused: bool,
+}
+
+impl Assigned {
+    pub fn get_mut(&mut self, topic: &str, partition: i32) -> Option<&mut PartitionState> {
+        self.topics.get_mut(topic)?.get_mut(&partition)
+    }
+
+    pub fn insert(&mut self, topic: &str, partition: i32) -> &mut PartitionState {
+        let name = match self.topics.get_key_value(topic) {
+            Some((k, _)) => Arc::clone(k),
+            None => Arc::from(topic),
+        };
+        self.topics
+            .entry(Arc::clone(&name))
+            .or_default()
+            .entry(partition)
+            .or_insert_with(|| PartitionState::new(name))
+    }
+
+    pub fn remove(&mut self, topic: &str, partition: i32) -> Option<PartitionState> {
+        let parts = self.topics.get_mut(topic)?;
+        let st = parts.remove(&partition);
+        if parts.is_empty() {
+            self.topics.remove(topic);
+        }
+        st
+    }
+
+    pub fn owned_name(&self, topic: &str, partition: i32) -> Option<Arc<str>> {
+        let (name, parts) = self.topics.get_key_value(topic)?;
+        parts.contains_key(&partition).then(|| Arc::clone(name))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (i32, &mut PartitionState)> {
+        self.topics
+            .values_mut()
+            .flat_map(|ps| ps.iter_mut().map(|(p, s)| (*p, s)))
+    }
+
+    /// Every owned partition, as a list for pause/resume.
+    pub fn all(&self) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for (t, ps) in &self.topics {
+            for p in ps.keys() {
+                tpl.add_partition(t, *p);
+            }
+        }
+        tpl
+    }
+
+    /// Watermarks that moved since they were last stored, marked as stored. `only` limits it
+    /// to some partitions (a revoke).
+    pub fn take_watermarks(&mut self, only: Option<&TopicPartitionList>) -> TopicPartitionList {
+        let mut tpl = TopicPartitionList::new();
+        for (t, ps) in self.topics.iter_mut() {
+            for (p, st) in ps.iter_mut() {
+                if let Some(only) = only {
+                    if only.find_partition(t, *p).is_none() {
+                        continue;
+                    }
+                }
+                if let Some(w) = st.cp.watermark() {
+                    if st.stored != Some(w)
+                        && tpl.add_partition_offset(t, *p, Offset::Offset(w)).is_ok()
+                    {
+                        st.stored = Some(w);
+                    }
+                }
+            }
+        }
+        tpl
+    }
+}
