@@ -1,0 +1,200 @@
+//! The dead-letter sink: events the API will not take, written where a human can find them.
+//!
+//! A JSONL file opened in append mode with mode 0600 (events can carry customer data). Every
+//! write ends with `fsync`, and only then are the events acked: an acked event is either at
+//! the API or durably on disk here.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use parking_lot::Mutex;
+
+use crate::input::Origin;
+
+use super::clock;
+
+/// What went wrong, for one dead-lettered event.
+#[derive(Debug)]
+pub struct Record<'a> {
+    pub reason: &'a str,
+    /// HTTP status of the last attempt, if a response came back.
+    pub status: Option<u16>,
+    /// Requests made for this event (0 if it never reached the network).
+    pub attempts: u32,
+    /// The API's response body, if any.
+    pub response: Option<&'a str>,
+    pub event: Payload<'a>,
+    pub origin: &'a Origin,
+}
+
+#[derive(Debug)]
+pub enum Payload<'a> {
+    /// The encoded event JSON, embedded as a JSON value.
+    Event(&'a [u8]),
+    /// The raw message that could not become an event, embedded as a string.
+    Raw(&'a [u8]),
+}
+
+/// Longest API response kept per record; error bodies are small, a proxy's HTML page is not.
+const MAX_RESPONSE: usize = 4096;
+
+pub struct DeadLetterSink {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+impl std::fmt::Debug for DeadLetterSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DeadLetterSink({})", self.path.display())
+    }
+}
+
+impl DeadLetterSink {
+    /// Open (create) the file now, so a path that cannot be written fails at start-up rather
+    /// than at the first bad event.
+    pub fn open(path: &Path) -> std::io::Result<DeadLetterSink> {
+        let mut opts = OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let file = opts.open(path)?;
+        Ok(DeadLetterSink {
+            path: path.to_path_buf(),
+            file: Mutex::new(file),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Append the records and fsync. On `Ok` every record is durable.
+    pub fn write(&self, records: &[Record<'_>]) -> std::io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let now = clock::now_rfc3339_ms();
+        let mut buf = Vec::with_capacity(records.len() * 512);
+        for r in records {
+            encode(r, &now, &mut buf);
+        }
+        let mut f = self.file.lock();
+        f.write_all(&buf)?;
+        f.sync_data()
+    }
+}
+
+fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"reason\":");
+    json_str(r.reason, out);
+    out.extend_from_slice(b",\"status\":");
+    match r.status {
+        Some(s) => out.extend_from_slice(s.to_string().as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"attempts\":");
+    out.extend_from_slice(r.attempts.to_string().as_bytes());
+    out.extend_from_slice(b",\"response\":");
+    match r.response {
+        Some(body) => json_str(truncate(body, MAX_RESPONSE), out),
+        None => out.extend_from_slice(b"null"),
+    }
+    out.extend_from_slice(b",\"event\":");
+    match r.event {
+        Payload::Event(json) => out.extend_from_slice(json),
+        Payload::Raw(raw) => json_str(&String::from_utf8_lossy(raw), out),
+    }
+    out.extend_from_slice(b",\"source\":{\"topic\":");
+    json_str(&r.origin.topic, out);
+    out.extend_from_slice(
+        format!(
+            ",\"partition\":{},\"offset\":{}}},\"time\":",
+            r.origin.partition, r.origin.offset
+        )
+        .as_bytes(),
+    );
+    json_str(now, out);
+    out.extend_from_slice(b"}\n");
+}
+
+/// At most `max` bytes, cut on a character boundary.
+pub fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn json_str(s: &str, out: &mut Vec<u8>) {
+    // serde_json's string escaping cannot fail for a &str.
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn records_are_json_lines_with_mode_0600() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("dlq.jsonl");
+        let sink = DeadLetterSink::open(&path).expect("open");
+        let origin = Origin {
+            topic: Arc::from("usage"),
+            partition: 2,
+            offset: 41,
+            ..Origin::default()
+        };
+        sink.write(&[
+            Record {
+                reason: "bad request",
+                status: Some(400),
+                attempts: 1,
+                response: Some("{\"code\":\"validation_error\"}"),
+                event: Payload::Event(br#"{"event_name":"x"}"#),
+                origin: &origin,
+            },
+            Record {
+                reason: "payload is not valid JSON",
+                status: None,
+                attempts: 0,
+                response: None,
+                event: Payload::Raw(b"not \xffjson"),
+                origin: &origin,
+            },
+        ])
+        .expect("write");
+        let text = std::fs::read_to_string(&path).expect("read");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["status"], 400);
+        assert_eq!(lines[0]["event"]["event_name"], "x");
+        assert_eq!(lines[0]["source"]["offset"], 41);
+        assert_eq!(lines[1]["status"], serde_json::Value::Null);
+        assert_eq!(lines[1]["event"], "not \u{fffd}json");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h");
+        assert_eq!(truncate("abc", 10), "abc");
+    }
+}

@@ -1,0 +1,355 @@
+//! Per-event validation and encoding, run on the processor threads.
+//!
+//! Every check the API (and the Go SDK in front of it) would make is made here, before the
+//! event joins a batch: one bad event then costs one dead-letter line instead of a rejected
+//! bulk request that takes 999 good neighbours down with it. The output is the exact JSON the
+//! API receives; the batcher only concatenates these bytes.
+
+use crate::bloblang::Value;
+use crate::input::Origin;
+use crate::output::Encoder;
+
+use super::clock;
+
+/// The API's per-request body cap (32 MiB); one event must fit in a bulk body on its own.
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+/// Bytes of `{"events":[` + `]}` around a bulk body.
+pub const BULK_OVERHEAD: usize = 13;
+
+/// Fields the API's ingest request knows; the Go SDK rejects any other top-level key, and so
+/// do we (a typo like `external_customer` would otherwise be silently dropped by the API).
+const KNOWN: [&str; 7] = [
+    "event_name",
+    "external_customer_id",
+    "event_id",
+    "customer_id",
+    "source",
+    "timestamp",
+    "properties",
+];
+
+/// Validates a mapped document as a Flexprice event and encodes it.
+#[derive(Debug, Clone)]
+pub struct EventEncoder {
+    /// Distinguishes runs of inputs whose positions are not persisted (generate, stdin,
+    /// files): their offsets restart at 0 every run, so `topic-offset` alone would collide
+    /// across runs, while within a run it is still stable across retries.
+    run_tag: String,
+}
+
+impl Default for EventEncoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventEncoder {
+    pub fn new() -> EventEncoder {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        EventEncoder {
+            run_tag: format!("{ms:x}"),
+        }
+    }
+
+    /// The id an event without `event_id` gets. Kafka messages have a stable identity
+    /// (topic, partition, offset), so a redelivery after a crash carries the same id and the
+    /// duplicate can be recognised downstream.
+    pub fn derived_id(&self, origin: &Origin) -> String {
+        if origin.partition >= 0 {
+            format!("{}-{}-{}", origin.topic, origin.partition, origin.offset)
+        } else {
+            format!("{}-{}-{}", origin.topic, self.run_tag, origin.offset)
+        }
+    }
+}
+
+impl Encoder for EventEncoder {
+    fn encode(&self, doc: &Value, origin: &Origin) -> Result<Vec<u8>, String> {
+        let Some(map) = doc.as_object() else {
+            return Err(format!(
+                "event must be a JSON object, got {} (check the mapping's `root`)",
+                doc.kind()
+            ));
+        };
+        if let Some(unknown) = map.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+            return Err(format!(
+                "unknown field `{unknown}` in event; allowed: {}",
+                KNOWN.join(", ")
+            ));
+        }
+        let event_name = required_str(doc, "event_name")?;
+        let external_customer_id = required_str(doc, "external_customer_id")?;
+        let event_id = optional_str(doc, "event_id")?;
+        let customer_id = optional_str(doc, "customer_id")?;
+        let source = optional_str(doc, "source")?;
+        let timestamp = optional_str(doc, "timestamp")?;
+        if let Some(ts) = timestamp {
+            clock::check_rfc3339(ts)?;
+        }
+        let properties = match map.get("properties") {
+            None | Some(Value::Null) => None,
+            Some(p @ Value::Object(_)) => Some(p),
+            Some(other) => {
+                return Err(format!(
+                    "`properties` must be an object, got {}",
+                    other.kind()
+                ))
+            }
+        };
+
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"{\"event_id\":");
+        match event_id {
+            Some(id) => json_str(id, &mut out),
+            None => json_str(&self.derived_id(origin), &mut out),
+        }
+        out.extend_from_slice(b",\"event_name\":");
+        json_str(event_name, &mut out);
+        out.extend_from_slice(b",\"external_customer_id\":");
+        json_str(external_customer_id, &mut out);
+        if let Some(c) = customer_id {
+            out.extend_from_slice(b",\"customer_id\":");
+            json_str(c, &mut out);
+        }
+        if let Some(s) = source {
+            out.extend_from_slice(b",\"source\":");
+            json_str(s, &mut out);
+        }
+        out.extend_from_slice(b",\"timestamp\":");
+        match timestamp {
+            Some(ts) => json_str(ts, &mut out),
+            None => json_str(&clock::now_rfc3339_ms(), &mut out),
+        }
+        if let Some(p) = properties {
+            out.extend_from_slice(b",\"properties\":");
+            p.write_json(&mut out);
+        }
+        out.push(b'}');
+        if out.len() + BULK_OVERHEAD > MAX_BODY_BYTES {
+            return Err(format!(
+                "event is {} bytes encoded; the API accepts at most {} bytes per request",
+                out.len(),
+                MAX_BODY_BYTES - BULK_OVERHEAD
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn required_str<'a>(doc: &'a Value, key: &str) -> Result<&'a str, String> {
+    match doc.as_object().and_then(|m| m.get(key)) {
+        None | Some(Value::Null) => Err(format!("`{key}` is required")),
+        Some(Value::Str(s)) if s.is_empty() => Err(format!("`{key}` must not be empty")),
+        Some(Value::Str(s)) => Ok(s),
+        Some(v) => Err(format!("`{key}` must be a string, got {}", v.kind())),
+    }
+}
+
+/// Optional string fields: absent, null and `""` all mean "not set" (the shipped Flexprice
+/// configs write `event_id = this.event_id.or("")`).
+fn optional_str<'a>(doc: &'a Value, key: &str) -> Result<Option<&'a str>, String> {
+    match doc.as_object().and_then(|m| m.get(key)) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Str(s)) if s.is_empty() => Ok(None),
+        Some(Value::Str(s)) => Ok(Some(s)),
+        Some(v) => Err(format!("`{key}` must be a string, got {}", v.kind())),
+    }
+}
+
+/// JSON string escaping; the same rules as `Value::write_json`, kept local so the encoder
+/// does not depend on Bloblang internals beyond the `Value` contract.
+fn json_str(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => {
+                out.extend_from_slice(&bytes[start..i]);
+                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bloblang::Map;
+    use std::sync::Arc;
+
+    fn origin(partition: i32, offset: i64) -> Origin {
+        Origin {
+            topic: Arc::from("usage"),
+            partition,
+            offset,
+            ..Origin::default()
+        }
+    }
+
+    fn doc(pairs: &[(&str, Value)]) -> Value {
+        let mut m = Map::new();
+        for (k, v) in pairs {
+            m.insert((*k).to_string(), v.clone());
+        }
+        Value::Object(m)
+    }
+
+    fn s(v: &str) -> Value {
+        Value::Str(v.into())
+    }
+
+    fn parse(bytes: &[u8]) -> serde_json::Value {
+        serde_json::from_slice(bytes).expect("encoder output must be JSON")
+    }
+
+    #[test]
+    fn full_event_is_encoded_as_is() {
+        let mut props = Map::new();
+        props.insert("tokens".into(), Value::Int(42));
+        props.insert("model".into(), s("gpt\n\"4\""));
+        let d = doc(&[
+            ("event_name", s("api.call")),
+            ("external_customer_id", s("cust_1")),
+            ("event_id", s("e-1")),
+            ("customer_id", s("c-9")),
+            ("source", s("kafka")),
+            ("timestamp", s("2026-01-02T15:04:05Z")),
+            ("properties", Value::Object(props)),
+        ]);
+        let out = EventEncoder::new()
+            .encode(&d, &origin(3, 7))
+            .expect("valid");
+        assert_eq!(
+            parse(&out),
+            serde_json::json!({"event_id":"e-1","event_name":"api.call","external_customer_id":"cust_1",
+                "customer_id":"c-9","source":"kafka","timestamp":"2026-01-02T15:04:05Z",
+                "properties":{"model":"gpt\n\"4\"","tokens":42}})
+        );
+    }
+
+    #[test]
+    fn missing_id_and_timestamp_are_filled_deterministically() {
+        let d = doc(&[
+            ("event_name", s("api.call")),
+            ("external_customer_id", s("cust_1")),
+            ("event_id", s("")),
+        ]);
+        let enc = EventEncoder::new();
+        let a = parse(&enc.encode(&d, &origin(3, 7)).expect("valid"));
+        let b = parse(&enc.encode(&d, &origin(3, 7)).expect("valid"));
+        assert_eq!(a["event_id"], "usage-3-7");
+        assert_eq!(a["event_id"], b["event_id"], "same origin, same id");
+        let ts = a["timestamp"].as_str().expect("timestamp set");
+        clock::check_rfc3339(ts).expect("rfc3339");
+        assert!(ts.ends_with('Z') && ts.len() == 24, "UTC with ms: {ts}");
+        assert!(a.get("properties").is_none() && a.get("customer_id").is_none());
+        // Unpartitioned inputs: stable within a run, distinct per offset.
+        let c = parse(&enc.encode(&d, &origin(-1, 7)).expect("valid"));
+        let e = parse(&enc.encode(&d, &origin(-1, 8)).expect("valid"));
+        assert_ne!(c["event_id"], e["event_id"]);
+        assert_eq!(
+            enc.derived_id(&origin(-1, 7)),
+            c["event_id"].as_str().expect("id")
+        );
+    }
+
+    #[test]
+    fn invalid_events_name_the_problem() {
+        let enc = EventEncoder::new();
+        let o = origin(0, 0);
+        let base = [("event_name", s("x")), ("external_customer_id", s("c"))];
+        let cases: Vec<(Value, &str)> = vec![
+            (s("not an object"), "must be a JSON object"),
+            (
+                doc(&[("external_customer_id", s("c"))]),
+                "`event_name` is required",
+            ),
+            (
+                doc(&[("event_name", s("")), ("external_customer_id", s("c"))]),
+                "`event_name` must not be empty",
+            ),
+            (
+                doc(&[("event_name", s("x"))]),
+                "`external_customer_id` is required",
+            ),
+            (
+                doc(&[
+                    ("event_name", Value::Int(1)),
+                    ("external_customer_id", s("c")),
+                ]),
+                "`event_name` must be a string, got number",
+            ),
+            (
+                doc(&[base[0].clone(), base[1].clone(), ("extra", s("y"))]),
+                "unknown field `extra`",
+            ),
+            (
+                doc(&[
+                    base[0].clone(),
+                    base[1].clone(),
+                    ("timestamp", s("yesterday")),
+                ]),
+                "not RFC 3339",
+            ),
+            (
+                doc(&[
+                    base[0].clone(),
+                    base[1].clone(),
+                    ("timestamp", Value::Int(1)),
+                ]),
+                "`timestamp` must be a string",
+            ),
+            (
+                doc(&[
+                    base[0].clone(),
+                    base[1].clone(),
+                    ("properties", Value::Array(vec![])),
+                ]),
+                "`properties` must be an object, got array",
+            ),
+            (
+                doc(&[
+                    base[0].clone(),
+                    base[1].clone(),
+                    ("source", Value::Bool(true)),
+                ]),
+                "`source` must be a string, got bool",
+            ),
+        ];
+        for (d, want) in cases {
+            let err = enc.encode(&d, &o).expect_err(want);
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_event_is_rejected() {
+        let big = "x".repeat(MAX_BODY_BYTES);
+        let d = doc(&[
+            ("event_name", s("x")),
+            ("external_customer_id", s("c")),
+            ("source", Value::Str(big)),
+        ]);
+        let err = EventEncoder::new()
+            .encode(&d, &origin(0, 0))
+            .expect_err("too big");
+        assert!(err.contains("at most"), "{err}");
+    }
+}

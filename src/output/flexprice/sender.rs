@@ -1,0 +1,313 @@
+//! The sender pool's work: send a batch, classify the answer, retry, bisect, dead-letter, ack.
+//!
+//! A retrying batch keeps its sender thread busy, so retries count against `max_in_flight`
+//! instead of piling up new requests (the retry storms and memory blow-ups seen in other
+//! Kafka→HTTP pipelines). Every event of a batch ends in exactly one of three ways: acked
+//! after a 2xx, acked after a durable dead-letter write, or left un-acked (dropped) when the
+//! shutdown deadline passes, to be redelivered on the next start.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Receiver;
+
+use crate::config::Secret;
+use crate::delivery::Ack;
+use crate::observe::metrics;
+use crate::runtime::Control;
+
+use super::batch::Batch;
+use super::dead_letter::{truncate, DeadLetterSink, Payload, Record};
+use super::retry::{classify, parse_retry_after, Class, RetryPolicy};
+
+/// Largest response body read (the rest is discarded); error bodies are small.
+const MAX_RESPONSE_READ: u64 = 64 * 1024;
+/// Longest response excerpt put in a log line.
+const MAX_RESPONSE_LOG: usize = 1024;
+
+/// Everything a sender thread needs; shared by reference across the pool.
+pub struct Sender {
+    pub agent: ureq::Agent,
+    pub single_url: String,
+    pub bulk_url: String,
+    pub api_key: Secret,
+    pub retry: RetryPolicy,
+    pub dead_letter: DeadLetterSink,
+}
+
+/// The result of one HTTP attempt.
+#[derive(Debug)]
+struct Attempt {
+    /// None for transport errors (connect, timeout, reset).
+    status: Option<u16>,
+    body: String,
+    retry_after: Option<Duration>,
+}
+
+/// How a batch's attempts ended.
+enum Outcome {
+    Accepted,
+    /// Given up: dead-letter with this.
+    Failed {
+        reason: String,
+        status: Option<u16>,
+        response: Option<String>,
+        attempts: u32,
+    },
+    /// The shutdown deadline passed: leave un-acked.
+    Abandoned,
+}
+
+impl Sender {
+    /// A sender thread's loop: until the batch channel closes.
+    pub fn run(&self, batches: &Receiver<Batch>, ctl: &Control) {
+        for batch in batches {
+            if ctl.past_deadline() {
+                // Never sent, never acked: redelivered on the next start.
+                drop(batch);
+                continue;
+            }
+            self.deliver(batch, ctl);
+        }
+    }
+
+    /// Deliver one batch to its end (see the module docs).
+    pub fn deliver(&self, batch: Batch, ctl: &Control) {
+        match self.send_with_retry(&batch, ctl) {
+            Outcome::Accepted => {
+                metrics::get().output_sent.add(batch.len() as u64);
+                // TODO(metrics): end-to-end latency histogram per event from
+                // `item.origin.received_at` / `timestamp_ms` once observe::metrics has one.
+                Ack::ack_all(batch.items.into_iter().map(|i| i.ack));
+            }
+            Outcome::Failed {
+                status: Some(status @ (400 | 413)),
+                ..
+            } if batch.bulk && batch.len() > 1 => {
+                // One bad event must not sink its neighbours: split and resend each half,
+                // until the offenders stand alone and are dead-lettered with the API's reason.
+                tracing::warn!(
+                    status,
+                    events = batch.len(),
+                    "bulk request rejected; splitting it to isolate the rejected events"
+                );
+                let (a, b) = batch.split();
+                self.deliver(a, ctl);
+                self.deliver(b, ctl);
+            }
+            Outcome::Failed {
+                reason,
+                status,
+                response,
+                attempts,
+            } => {
+                let body = response.as_deref().unwrap_or("");
+                tracing::error!(
+                    status = status.map(i64::from).unwrap_or(-1),
+                    attempts,
+                    events = batch.len(),
+                    response = truncate(body, MAX_RESPONSE_LOG),
+                    reason = %reason,
+                    dead_letter = %self.dead_letter.path().display(),
+                    "events not accepted by the Flexprice API; writing them to the dead-letter file"
+                );
+                self.dead_letter_batch(batch, &reason, status, response.as_deref(), attempts);
+            }
+            Outcome::Abandoned => {
+                tracing::warn!(
+                    events = batch.len(),
+                    "shutdown deadline reached; leaving events un-acked for redelivery"
+                );
+                drop(batch);
+            }
+        }
+    }
+
+    fn dead_letter_batch(
+        &self,
+        batch: Batch,
+        reason: &str,
+        status: Option<u16>,
+        response: Option<&str>,
+        attempts: u32,
+    ) {
+        let records: Vec<Record<'_>> = batch
+            .items
+            .iter()
+            .map(|it| Record {
+                reason,
+                status,
+                attempts,
+                response,
+                event: Payload::Event(batch.event_bytes(it)),
+                origin: &it.origin,
+            })
+            .collect();
+        match self.dead_letter.write(&records) {
+            Ok(()) => {
+                drop(records);
+                metrics::get().output_dead_letter.add(batch.len() as u64);
+                Ack::ack_all(batch.items.into_iter().map(|i| i.ack));
+            }
+            Err(e) => {
+                // Not durable, so not done: un-acked events are redelivered after a restart.
+                tracing::error!(
+                    error = %e,
+                    path = %self.dead_letter.path().display(),
+                    events = batch.len(),
+                    "cannot write the dead-letter file; events stay un-acked"
+                );
+            }
+        }
+    }
+
+    fn send_with_retry(&self, batch: &Batch, ctl: &Control) -> Outcome {
+        let m = metrics::get();
+        let first = Instant::now();
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let a = self.send_once(batch);
+            let (class, what) = match a.status {
+                Some(s) => (classify(s), format!("HTTP {s}")),
+                None => (Class::Transient, a.body.clone()),
+            };
+            match class {
+                Class::Accepted => return Outcome::Accepted,
+                Class::AcceptedUnexpected => {
+                    tracing::warn!(
+                        status = a.status.unwrap_or(0),
+                        "Flexprice API answered with an unexpected 2xx (expected 202); treating the events as accepted"
+                    );
+                    return Outcome::Accepted;
+                }
+                Class::Permanent => {
+                    m.output_error.inc();
+                    return Outcome::Failed {
+                        reason: format!("rejected by the API ({what}); not retried"),
+                        status: a.status,
+                        response: Some(a.body),
+                        attempts,
+                    };
+                }
+                Class::Transient => {
+                    m.output_error.inc();
+                    let retry = attempts; // the retry about to be made, 1-based
+                    let give_up = |why: &str| Outcome::Failed {
+                        reason: format!("{what}; {why}"),
+                        status: a.status,
+                        response: a.status.map(|_| a.body.clone()),
+                        attempts,
+                    };
+                    if retry > self.retry.max_retries {
+                        return give_up(&format!(
+                            "gave up after {attempts} attempts (retry_max_attempts {})",
+                            self.retry.max_retries
+                        ));
+                    }
+                    let wait = self.retry.delay(retry, a.retry_after);
+                    if let Some(max) = self.retry.max_elapsed {
+                        if first.elapsed() + wait > max {
+                            return give_up(&format!(
+                                "gave up after {attempts} attempts (retry_backoff.max_elapsed_time {})",
+                                crate::config::duration::format(max)
+                            ));
+                        }
+                    }
+                    tracing::warn!(
+                        error = %what,
+                        response = truncate(&a.body, MAX_RESPONSE_LOG),
+                        attempt = attempts,
+                        wait_ms = wait.as_millis() as u64,
+                        events = batch.len(),
+                        "Flexprice request failed; retrying"
+                    );
+                    if !wait_or_deadline(wait, ctl) {
+                        return Outcome::Abandoned;
+                    }
+                    m.output_retry.inc();
+                }
+            }
+        }
+    }
+
+    fn send_once(&self, batch: &Batch) -> Attempt {
+        let m = metrics::get();
+        let url = if batch.bulk {
+            &self.bulk_url
+        } else {
+            &self.single_url
+        };
+        m.output_in_flight.inc();
+        let started = Instant::now();
+        let res = self
+            .agent
+            .post(url)
+            .header("x-api-key", self.api_key.expose())
+            .header("content-type", "application/json")
+            .send(&batch.body[..]);
+        let out = match res {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(parse_retry_after);
+                // Reading the whole (bounded) body returns the connection to the pool.
+                let body = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(MAX_RESPONSE_READ)
+                    .read_to_vec()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                Attempt {
+                    status: Some(status),
+                    body,
+                    retry_after,
+                }
+            }
+            Err(e) => Attempt {
+                status: None,
+                body: format!("request failed: {e}"),
+                retry_after: None,
+            },
+        };
+        m.output_in_flight.dec();
+        record_send_latency(started.elapsed());
+        out
+    }
+}
+
+/// Hook for the batch-send latency histogram.
+// TODO(metrics): record into the hdrhistogram once observe::metrics exposes one.
+fn record_send_latency(_elapsed: Duration) {}
+
+/// Wait `d` for the next retry. Returns false (give up, leave un-acked) when a shutdown
+/// deadline would pass before the retry could start: waiting longer is pointless, the
+/// runtime stops waiting for us at that deadline.
+fn wait_or_deadline(d: Duration, ctl: &Control) -> bool {
+    let until = Instant::now() + d;
+    loop {
+        if ctl.stop_requested() {
+            return match ctl.deadline() {
+                Some(deadline) if deadline <= until => false,
+                _ => {
+                    // Stop requested but time remains: the stopping channel is closed (always
+                    // ready), so wait on a plain timer.
+                    let left = until.saturating_duration_since(Instant::now());
+                    std::thread::sleep(left);
+                    true
+                }
+            };
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        crossbeam_channel::select! {
+            recv(ctl.stopping()) -> _ => continue,
+            default(left) => return true,
+        }
+    }
+}

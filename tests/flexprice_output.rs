@@ -1,0 +1,802 @@
+//! `output.flexprice` against the Flexprice-compatible sink, over real sockets on 127.0.0.1.
+//!
+//! Each test builds the output from config, feeds `Event`s (encoded by the output's own
+//! encoder, acked through a `Checkpointer` like Kafka partitions are) into a bounded channel,
+//! runs it on a thread, and checks what the sink saw, what was acked, and what was
+//! dead-lettered.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::Sender;
+use flexprice_collector::bloblang::{Map, Value};
+use flexprice_collector::delivery::Checkpointer;
+use flexprice_collector::input::Origin;
+use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
+use flexprice_collector::output::{Body, Encoder, Event, Output};
+use flexprice_collector::runtime::Control;
+use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use serde_json::json;
+
+const KEY: &str = "test-key";
+
+fn sink(faults: Faults) -> Sink {
+    Sink::start(SinkConfig {
+        api_key: KEY.into(),
+        faults,
+        ..SinkConfig::default()
+    })
+    .expect("sink starts")
+}
+
+/// Output config pointing at `addr`, with short retry intervals; `extra` overrides fields.
+fn config(addr: std::net::SocketAddr, dlq: &Path, extra: serde_json::Value) -> FlexpriceConfig {
+    let mut base = json!({
+        "api_host": addr.to_string(),
+        "api_key": KEY,
+        "scheme": "http",
+        "max_in_flight": 2,
+        "timeout": "5s",
+        "retry_max_attempts": 3,
+        "retry_backoff": {"initial_interval": "10ms", "max_interval": "100ms"},
+        "dead_letter": {"path": dlq.to_string_lossy()},
+    });
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(base).expect("valid output config")
+}
+
+/// A running output: feed it with `send`, end it with `finish`.
+struct Running {
+    tx: Option<Sender<Event>>,
+    done: crossbeam_channel::Receiver<anyhow::Result<()>>,
+    encoder: Arc<dyn Encoder>,
+    cp: Arc<Checkpointer>,
+    next_offset: i64,
+    #[allow(dead_code)] // keeps the clone alive alongside the output thread
+    ctl: Control,
+}
+
+impl Running {
+    fn start(cfg: FlexpriceConfig) -> Running {
+        Self::start_with(cfg, Control::new(Duration::from_secs(10)))
+    }
+
+    fn start_with(cfg: FlexpriceConfig, ctl: Control) -> Running {
+        let out = Box::new(FlexpriceOutput::new(cfg).expect("output builds"));
+        let encoder = out.encoder();
+        let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let c = ctl.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(out.run(rx, &c));
+        });
+        Running {
+            tx: Some(tx),
+            done,
+            encoder,
+            cp: Checkpointer::new(),
+            next_offset: 0,
+            ctl,
+        }
+    }
+
+    fn origin(&mut self) -> Origin {
+        let o = Origin {
+            topic: Arc::from("usage"),
+            partition: 0,
+            offset: self.next_offset,
+            received_at: Some(Instant::now()),
+            ..Origin::default()
+        };
+        self.next_offset += 1;
+        o
+    }
+
+    /// Encode `doc` like a processor thread would and hand it over.
+    fn send(&mut self, doc: serde_json::Value) {
+        let origin = self.origin();
+        let ack = self.cp.track(origin.offset);
+        let value = to_value(&doc);
+        let body = match self.encoder.encode(&value, &origin) {
+            Ok(b) => Body::Ready(b),
+            Err(reason) => Body::Failed {
+                raw: doc.to_string().into_bytes(),
+                reason,
+            },
+        };
+        self.tx
+            .as_ref()
+            .expect("still open")
+            .send(Event { body, origin, ack })
+            .expect("output running");
+    }
+
+    fn send_failed(&mut self, raw: &[u8], reason: &str) {
+        let origin = self.origin();
+        let ack = self.cp.track(origin.offset);
+        let body = Body::Failed {
+            raw: raw.to_vec(),
+            reason: reason.into(),
+        };
+        self.tx
+            .as_ref()
+            .expect("still open")
+            .send(Event { body, origin, ack })
+            .expect("output running");
+    }
+
+    /// Close the events channel and wait (bounded) for the output to return.
+    fn finish(mut self, within: Duration) -> (Arc<Checkpointer>, i64) {
+        self.tx.take();
+        let r = self
+            .done
+            .recv_timeout(within)
+            .expect("output must return after its input closes");
+        r.expect("output run ok");
+        (self.cp, self.next_offset)
+    }
+}
+
+fn to_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(to_value).collect()),
+        serde_json::Value::Object(o) => {
+            let mut m = Map::new();
+            for (k, v) in o {
+                m.insert(k.clone(), to_value(v));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+fn event(name: &str, i: usize) -> serde_json::Value {
+    json!({
+        "event_name": name,
+        "external_customer_id": format!("cust_{}", i % 7),
+        "timestamp": "2026-11-25T06:00:00.000Z",
+        "properties": {"tokens": (i as i64), "model": "m1"},
+    })
+}
+
+/// Every tracked event acked exactly once and the watermark at the end.
+fn assert_all_acked(cp: &Checkpointer, n: i64) {
+    assert_eq!(cp.acked_total(), n as u64, "every event acked once");
+    assert_eq!(cp.watermark(), Some(n), "watermark past the last event");
+    assert_eq!(cp.in_flight(), 0);
+}
+
+fn dead_letters(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead-letter line is JSON"))
+        .collect()
+}
+
+/// Wait for a condition on an external system (the sink), polling, for at most `within`.
+fn wait_until(within: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + within;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    f()
+}
+
+fn tmp() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().expect("tempdir");
+    let p = d.path().join("dead-letter.jsonl");
+    (d, p)
+}
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn no_batching_policy_sends_each_event_to_the_single_endpoint() {
+    for batching in [json!({}), json!({"count": 1})] {
+        let s = sink(Faults::default());
+        let (_d, dlq) = tmp();
+        let mut run = Running::start(config(s.addr(), &dlq, json!({"batching": batching})));
+        for i in 0..5 {
+            run.send(event("api.call", i));
+        }
+        let (cp, n) = run.finish(WAIT);
+        let st = s.stats();
+        assert_eq!((st.requests_single, st.requests_bulk), (5, 0), "{batching}");
+        assert_eq!(st.events_accepted, 5);
+        assert_all_acked(&cp, n);
+        // Deterministic ids from (topic, partition, offset).
+        let mut ids = s.accepted_ids();
+        ids.sort();
+        assert_eq!(
+            ids,
+            (0..5).map(|o| format!("usage-0-{o}")).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn a_batching_policy_always_uses_bulk_even_for_one_event() {
+    let s = sink(Faults::default());
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 10, "period": "10ms"}}),
+    ));
+    run.send(event("api.call", 0));
+    let (cp, n) = run.finish(WAIT);
+    let st = s.stats();
+    assert_eq!((st.requests_single, st.requests_bulk), (0, 1));
+    assert_eq!(st.events_accepted, 1);
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn large_flushes_are_chunked_at_1000_events() {
+    let s = sink(Faults::default());
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 1000, "period": "1h"}}),
+    ));
+    for i in 0..2500 {
+        run.send(event("api.call", i));
+    }
+    let (cp, n) = run.finish(WAIT);
+    let st = s.stats();
+    assert_eq!(
+        st.requests_bulk, 3,
+        "1000 + 1000 + 500 (the rest flushed on close)"
+    );
+    assert_eq!(st.bulk_sizes_max, 1000);
+    assert_eq!(st.events_accepted, 2500);
+    assert_eq!(st.unique_event_ids, 2500);
+    assert_eq!(st.duplicate_events, 0);
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn period_flushes_a_partial_batch_while_the_input_is_still_open() {
+    let s = sink(Faults::default());
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 1000, "period": "30ms"}}),
+    ));
+    let t0 = Instant::now();
+    for i in 0..3 {
+        run.send(event("api.call", i));
+    }
+    assert!(
+        wait_until(Duration::from_secs(5), || run.cp.watermark() == Some(3)),
+        "3 events must be delivered by the period, not by shutdown"
+    );
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(25),
+        "flushed too early: {took:?}"
+    );
+    assert_eq!(s.stats().requests_bulk, 1);
+    let (cp, n) = run.finish(WAIT);
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn byte_size_caps_every_request_body() {
+    let s = sink(Faults::default());
+    let (_d, dlq) = tmp();
+    // Events of identical size (explicit ids of equal length).
+    let one = |i: usize| {
+        let mut e = event("api.call", 0);
+        e["event_id"] = json!(format!("id-{i:04}"));
+        e
+    };
+    let enc_len = {
+        let out = FlexpriceOutput::new(config(s.addr(), &dlq, json!({}))).expect("builds");
+        out.encoder()
+            .encode(&to_value(&one(0)), &Origin::default())
+            .expect("valid")
+            .len()
+    };
+    let limit = 13 + 3 * enc_len + 2; // {"events":[ ]} + three events + two commas
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"byte_size": limit, "period": "1h"}}),
+    ));
+    for i in 0..10 {
+        run.send(one(i));
+    }
+    let (cp, n) = run.finish(WAIT);
+    let st = s.stats();
+    assert_eq!(st.requests_bulk, 4, "3 + 3 + 3 + 1");
+    assert_eq!(st.bulk_sizes_max, 3);
+    assert!(st.bytes_received <= 4 * limit as u64);
+    assert_eq!(st.events_accepted, 10);
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn transient_errors_are_retried_with_doubling_backoff() {
+    let s = sink(Faults {
+        script: vec![503, 503, 503],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"retry_max_attempts": 5,
+               "retry_backoff": {"initial_interval": "40ms", "max_interval": "1s"}}),
+    ));
+    let t0 = Instant::now();
+    run.send(event("api.call", 0));
+    assert!(wait_until(Duration::from_secs(5), || run.cp.watermark() == Some(1)));
+    let took = t0.elapsed();
+    // Waits of 40, 80, 160 ms, each minus up to 20% jitter: at least 224 ms in total.
+    assert!(
+        took >= Duration::from_millis(224),
+        "retried too fast: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "retried too slowly: {took:?}"
+    );
+    let st = s.stats();
+    assert_eq!(st.status_counts.get(&503), Some(&3));
+    assert_eq!(st.status_counts.get(&202), Some(&1));
+    let (cp, n) = run.finish(WAIT);
+    assert_all_acked(&cp, n);
+    assert!(dead_letters(&dlq).is_empty());
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let s = sink(Faults {
+        script: vec![429],
+        retry_after: Some(1),
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"retry_backoff": {"initial_interval": "10ms", "max_interval": "5s"}}),
+    ));
+    let t0 = Instant::now();
+    run.send(event("api.call", 0));
+    assert!(wait_until(Duration::from_secs(5), || run.cp.watermark() == Some(1)));
+    let took = t0.elapsed();
+    assert!(
+        took >= Duration::from_millis(1000),
+        "Retry-After: 1 ignored: {took:?}"
+    );
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    let (cp, n) = run.finish(WAIT);
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn permanent_errors_are_not_retried_and_go_to_the_dead_letter_file() {
+    let s = sink(Faults {
+        script: vec![422],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(s.addr(), &dlq, json!({})));
+    run.send(event("api.call", 0));
+    let (cp, n) = run.finish(WAIT);
+    let st = s.stats();
+    assert_eq!(
+        st.status_counts.values().sum::<u64>(),
+        1,
+        "exactly one request"
+    );
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len(), 1);
+    assert_eq!(dl[0]["status"], 422);
+    assert_eq!(dl[0]["attempts"], 1);
+    assert_eq!(dl[0]["event"]["event_id"], "usage-0-0");
+    assert_eq!(
+        dl[0]["source"],
+        json!({"topic": "usage", "partition": 0, "offset": 0})
+    );
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
+    let s = sink(Faults {
+        error_rate: 1.0,
+        error_status: 500,
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"retry_max_attempts": 2, "batching": {"count": 5, "period": "10ms"}}),
+    ));
+    for i in 0..5 {
+        run.send(event("api.call", i));
+    }
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(
+        s.stats().status_counts.get(&500),
+        Some(&3),
+        "1 attempt + 2 retries"
+    );
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len(), 5);
+    for d in &dl {
+        assert_eq!(d["status"], 500);
+        assert_eq!(d["attempts"], 3);
+        assert!(d["response"].as_str().is_some_and(|r| !r.is_empty()), "{d}");
+        assert!(
+            d["reason"].as_str().is_some_and(|r| r.contains("gave up")),
+            "{d}"
+        );
+    }
+    assert_all_acked(&cp, n);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dlq)
+            .expect("dlq exists")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "dead-letter file must be private");
+    }
+}
+
+#[test]
+fn a_rejected_bulk_request_is_bisected_to_the_offending_events() {
+    let s = sink(Faults {
+        reject_event_names: vec!["bad.event".into()],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 100, "period": "1h"}}),
+    ));
+    for i in 0..100 {
+        let name = if i == 17 || i == 80 {
+            "bad.event"
+        } else {
+            "api.call"
+        };
+        run.send(event(name, i));
+    }
+    let (cp, n) = run.finish(WAIT);
+    let st = s.stats();
+    assert_eq!(st.events_accepted, 98, "every good event delivered");
+    assert_eq!(st.duplicate_events, 0);
+    let dl = dead_letters(&dlq);
+    let offsets: Vec<i64> = dl
+        .iter()
+        .filter_map(|d| d["source"]["offset"].as_i64())
+        .collect();
+    assert_eq!(offsets, vec![17, 80]);
+    for d in &dl {
+        assert_eq!(d["status"], 400);
+        assert_eq!(d["event"]["event_name"], "bad.event");
+        assert!(
+            d["response"]
+                .as_str()
+                .is_some_and(|r| r.contains("bad.event")),
+            "{d}"
+        );
+    }
+    assert!(
+        st.requests_bulk < 40,
+        "bisection, not one request per event: {}",
+        st.requests_bulk
+    );
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn a_wrong_api_key_dead_letters_with_401_without_retrying() {
+    let s = sink(Faults::default());
+    let (_d, dlq) = tmp();
+    let mut cfg = config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 3, "period": "1h"}}),
+    );
+    cfg.api_key = flexprice_collector::config::Secret::new("wrong-key");
+    let mut run = Running::start(cfg);
+    for i in 0..3 {
+        run.send(event("api.call", i));
+    }
+    let (cp, n) = run.finish(WAIT);
+    let st = s.stats();
+    assert_eq!(st.rejected_401, 1, "one request, no retry");
+    assert_eq!(st.events_accepted, 0);
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len(), 3);
+    assert!(dl.iter().all(|d| d["status"] == 401));
+    assert!(dl[0]["response"]
+        .as_str()
+        .is_some_and(|r| r.contains("Unauthorized")));
+    let text = std::fs::read_to_string(&dlq).expect("dlq");
+    assert!(
+        !text.contains("wrong-key"),
+        "the api key must never be written out"
+    );
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn failed_events_are_dead_lettered_and_never_batched() {
+    let s = sink(Faults::default());
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 10, "period": "10ms"}}),
+    ));
+    run.send(event("api.call", 0));
+    run.send_failed(b"{not json", "payload is not valid JSON");
+    run.send(json!({"event_name": "x", "external_customer_id": "c", "typo_field": 1}));
+    run.send(event("api.call", 3));
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(s.stats().events_accepted, 2);
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len(), 2);
+    assert_eq!(dl[0]["event"], "{not json");
+    assert_eq!(dl[0]["attempts"], 0);
+    assert_eq!(dl[0]["status"], serde_json::Value::Null);
+    assert!(
+        dl[1]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("typo_field")),
+        "{}",
+        dl[1]
+    );
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn max_in_flight_requests_really_run_in_parallel_and_never_more() {
+    let s = sink(Faults {
+        latency: Duration::from_millis(40),
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(s.addr(), &dlq, json!({"max_in_flight": 4})));
+    let t0 = Instant::now();
+    for i in 0..40 {
+        run.send(event("api.call", i));
+    }
+    let (cp, n) = run.finish(WAIT);
+    let took = t0.elapsed();
+    let st = s.stats();
+    assert_eq!(st.max_concurrent_requests, 4);
+    assert_eq!(st.events_accepted, 40);
+    // 40 requests of 40 ms: ~1.6 s one at a time, ~0.4 s four at a time.
+    assert!(took < Duration::from_millis(1200), "not parallel: {took:?}");
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn connection_errors_are_retried_then_dead_lettered() {
+    // A port nobody listens on.
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(addr, &dlq, json!({"retry_max_attempts": 2})));
+    run.send(event("api.call", 0));
+    let (cp, n) = run.finish(WAIT);
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len(), 1);
+    assert_eq!(dl[0]["status"], serde_json::Value::Null);
+    assert_eq!(dl[0]["attempts"], 3);
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn shutdown_flushes_the_open_batch() {
+    let s = sink(Faults::default());
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 1000, "period": "1h"}}),
+    ));
+    for i in 0..7 {
+        run.send(event("api.call", i));
+    }
+    assert_eq!(s.stats().events_accepted, 0, "nothing due before the close");
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(s.stats().events_accepted, 7);
+    assert_eq!(s.stats().requests_bulk, 1);
+    assert_all_acked(&cp, n);
+}
+
+#[test]
+fn past_the_shutdown_deadline_unsent_events_stay_unacked() {
+    let s = sink(Faults {
+        error_rate: 1.0,
+        error_status: 503,
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let ctl = Control::new(Duration::from_millis(100));
+    let mut run = Running::start_with(
+        config(
+            s.addr(),
+            &dlq,
+            json!({"retry_max_attempts": 10,
+                   "retry_backoff": {"initial_interval": "10s", "max_interval": "10s"}}),
+        ),
+        ctl.clone(),
+    );
+    run.send(event("api.call", 0));
+    assert!(wait_until(Duration::from_secs(5), || s
+        .stats()
+        .injected_errors
+        >= 1));
+    let t0 = Instant::now();
+    ctl.request_stop();
+    let (cp, _) = run.finish(Duration::from_secs(5));
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "the 10 s backoff must end at the stop"
+    );
+    assert_eq!(cp.acked_total(), 0, "never ack what was not delivered");
+    assert_eq!(cp.watermark(), None);
+    assert!(
+        dead_letters(&dlq).is_empty(),
+        "not dead-lettered either: redelivered"
+    );
+}
+
+#[test]
+fn dead_letter_kafka_is_reported_as_not_supported() {
+    let (_d, dlq) = tmp();
+    let addr: std::net::SocketAddr = "127.0.0.1:9".parse().expect("addr");
+    let cfg = config(
+        addr,
+        &dlq,
+        json!({"dead_letter": {"kafka": {"addresses": ["localhost:9092"], "topic": "dlq"}}}),
+    );
+    let err = FlexpriceOutput::new(cfg)
+        .err()
+        .expect("must fail")
+        .to_string();
+    assert!(err.contains("not supported"), "{err}");
+}
+
+#[test]
+fn example_configs_lint() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("config/ exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        seen += 1;
+        // The configs read FLEXPRICE_API_KEY (required, no default) from the environment.
+        let lookup = |k: &str| match k {
+            "FLEXPRICE_API_KEY" => Some("test-key".to_string()),
+            _ => std::env::var(k).ok(),
+        };
+        let text = std::fs::read_to_string(&path).expect("read");
+        if let Err(e) = flexprice_collector::config::Config::from_str_named(
+            &path.display().to_string(),
+            &text,
+            &lookup,
+        ) {
+            panic!("{} does not lint:\n{e}", path.display());
+        }
+    }
+    assert!(
+        seen >= 3,
+        "expected the three example configs, found {seen}"
+    );
+}
+
+#[test]
+fn under_random_faults_every_event_is_delivered_or_dead_lettered_exactly_once() {
+    // 30% of requests fail with 503 (before the sink counts anything), some events are
+    // rejected by the API, some never were valid; two partitions interleave, 4 senders.
+    let s = sink(Faults {
+        error_rate: 0.3,
+        error_status: 503,
+        reject_event_names: vec!["bad.event".into()],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let out = Box::new(
+        FlexpriceOutput::new(config(
+            s.addr(),
+            &dlq,
+            json!({"max_in_flight": 4, "retry_max_attempts": 50,
+                   "retry_backoff": {"initial_interval": "1ms", "max_interval": "5ms"},
+                   "batching": {"count": 50, "period": "5ms"}}),
+        ))
+        .expect("builds"),
+    );
+    let encoder = out.encoder();
+    let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
+    let ctl = Control::new(Duration::from_secs(10));
+    let c = ctl.clone();
+    let runner = std::thread::spawn(move || out.run(rx, &c));
+    let parts = [Checkpointer::new(), Checkpointer::new()];
+    let per_part = 1500i64;
+    let (mut bad, mut invalid) = (0u64, 0u64);
+    for offset in 0..per_part {
+        for (p, cp) in parts.iter().enumerate() {
+            let origin = Origin {
+                topic: Arc::from("usage"),
+                partition: p as i32,
+                offset,
+                ..Origin::default()
+            };
+            let ack = cp.track(offset);
+            let name = if offset % 97 == 5 {
+                "bad.event"
+            } else {
+                "api.call"
+            };
+            let body = if offset % 101 == 7 {
+                invalid += 1;
+                Body::Failed {
+                    raw: b"garbage".to_vec(),
+                    reason: "payload is not valid JSON".into(),
+                }
+            } else {
+                if name == "bad.event" {
+                    bad += 1;
+                }
+                let doc = to_value(&event(name, offset as usize));
+                Body::Ready(encoder.encode(&doc, &origin).expect("valid"))
+            };
+            tx.send(Event { body, origin, ack }).expect("running");
+        }
+    }
+    drop(tx);
+    runner.join().expect("no panic").expect("run ok");
+    let total = 2 * per_part as u64;
+    for cp in &parts {
+        assert_eq!(cp.acked_total(), per_part as u64);
+        assert_eq!(cp.watermark(), Some(per_part));
+    }
+    let st = s.stats();
+    assert!(st.injected_errors > 0, "faults were injected");
+    assert_eq!(st.duplicate_events, 0);
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len() as u64, bad + invalid);
+    assert_eq!(st.events_accepted + dl.len() as u64, total, "nothing lost");
+    assert_eq!(st.unique_event_ids, total - bad - invalid);
+    // The ids the sink holds are exactly the derived ids of the good events.
+    let mut ids = s.accepted_ids();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as u64, total - bad - invalid);
+    assert!(ids.contains(&"usage-1-0".to_string()));
+}
