@@ -251,11 +251,10 @@ impl<'s> Parser<'s> {
                 let mut open_at = start;
                 loop {
                     let cond = self.expr()?;
-                    let open = self.at();
                     self.expect(&Tok::LBrace, "`{` to open the `if` block")?;
                     let body = self.statements(false)?;
                     if !self.eat(&Tok::RBrace) {
-                        let p = self.pos_str(open_at.max(open));
+                        let p = self.pos_str(open_at);
                         return self.err(&format!("`}}` to close the `if` block opened at {p}"));
                     }
                     branches.push((cond, body));
@@ -376,7 +375,21 @@ impl<'s> Parser<'s> {
                 Ok(Expr::Not(Box::new(self.unary()?)))
             }
             Tok::Minus => {
+                let minus_at = self.at();
                 self.bump();
+                // `-5.9.ceil()` is the literal -5.9 with a method, as in Bento.
+                let next = self.toks[self.cur()].clone();
+                if next.at == minus_at + 1 {
+                    let lit = match next.tok {
+                        Tok::Int(i) => Some(Value::Int(-i)),
+                        Tok::Float(f) => Some(Value::Float(-f)),
+                        _ => None,
+                    };
+                    if let Some(v) = lit {
+                        self.bump();
+                        return self.postfix_tail(Expr::Lit(v));
+                    }
+                }
                 let inner = self.unary()?;
                 Ok(match inner {
                     Expr::Lit(Value::Int(i)) => Expr::Lit(Value::Int(-i)),
@@ -389,7 +402,11 @@ impl<'s> Parser<'s> {
     }
 
     fn postfix(&mut self) -> Result<Expr, ParseError> {
-        let mut e = self.primary()?;
+        let e = self.primary()?;
+        self.postfix_tail(e)
+    }
+
+    fn postfix_tail(&mut self, mut e: Expr) -> Result<Expr, ParseError> {
         loop {
             // A line starting with `.` continues the expression.
             if self.nl_depth == 0 && self.toks[self.cur()].tok == Tok::Newline {
@@ -681,13 +698,12 @@ impl<'s> Parser<'s> {
     }
 
     fn block_expr(&mut self, what: &str, open_at: usize) -> Result<Expr, ParseError> {
-        let open = self.at();
         self.expect(&Tok::LBrace, &format!("`{{` to open the `{what}` block"))?;
         self.nl_depth += 1;
         let e = self.expr()?;
         self.nl_depth -= 1;
         if !self.eat(&Tok::RBrace) {
-            let p = self.pos_str(open_at.max(open));
+            let p = self.pos_str(open_at);
             return self.err(&format!("`}}` to close the `{what}` block opened at {p}"));
         }
         Ok(e)
@@ -726,7 +742,6 @@ impl<'s> Parser<'s> {
         } else {
             Some(Box::new(self.expr()?))
         };
-        let open = self.at();
         self.expect(&Tok::LBrace, "`{` to open the `match` block")?;
         self.nl_depth += 1;
         let mut arms = Vec::new();
@@ -749,7 +764,7 @@ impl<'s> Parser<'s> {
         }
         self.nl_depth -= 1;
         if !self.eat(&Tok::RBrace) {
-            let p = self.pos_str(at.max(open));
+            let p = self.pos_str(at);
             return self.err(&format!("`}}` to close the `match` block opened at {p}"));
         }
         Ok(Expr::Match(subject, arms))
