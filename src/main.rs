@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use argh::FromArgs;
 
+mod blobl;
+
 use flexprice_collector::config::Config;
 use flexprice_collector::observe::logs;
 use flexprice_collector::runtime::{self, Control};
@@ -33,6 +35,20 @@ enum Command {
     Run(RunCmd),
     Lint(LintCmd),
     Echo(EchoCmd),
+    Blobl(BloblCmd),
+}
+
+/// Run a Bloblang mapping over JSON lines from stdin, like `bento blobl`: a string result is
+/// printed raw, anything else as compact JSON; a deleted message prints an empty line.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "blobl")]
+struct BloblCmd {
+    /// the mapping
+    #[argh(option, short = 'm')]
+    mapping: Option<String>,
+    /// a file holding the mapping
+    #[argh(option, short = 'f')]
+    file: Option<PathBuf>,
 }
 
 /// Run a pipeline from a config file.
@@ -80,6 +96,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Blobl(b)) => blobl::run(b.mapping, b.file),
         Some(Command::Run(r)) => run(&r.config, cli.log_level.as_deref()),
         None => match cli.config {
             Some(path) => run(&path, cli.log_level.as_deref()),
