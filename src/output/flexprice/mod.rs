@@ -83,6 +83,7 @@ impl FlexpriceOutput {
                 api_key: config.api_key.clone(),
                 retry: RetryPolicy::from_config(&config),
                 dead_letter,
+                accepted: std::sync::atomic::AtomicU64::new(0),
             },
             policy,
         })

@@ -5,7 +5,19 @@
 //! Kafka→HTTP pipelines). Every event of a batch ends in exactly one of three ways: acked
 //! after a 2xx, acked after a durable dead-letter write, or left un-acked (dropped) when the
 //! shutdown deadline passes, to be redelivered on the next start.
+//!
+//! The retry budget (`retry_max_attempts`, `retry_backoff.max_elapsed_time`) exists to stop a
+//! batch the API keeps failing *because of that batch* from blocking a sender for ever. An
+//! outage is different: when the API accepts nothing at all, dead-lettering would turn a
+//! transient outage into a manual replay of everything that passed by, while Kafka could
+//! simply keep the backlog (the input pauses its partitions and keeps polling, so the group
+//! keeps us). So a spent budget dead-letters a batch only when the API accepted some other
+//! request since this batch was first sent; until then the batch is held and retried at the
+//! capped interval. A 429 never spends the budget: throttling says "slower", never "this
+//! batch is bad". A stop still ends the wait at `shutdown_timeout`, leaving the batch
+//! un-acked for redelivery.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -32,6 +44,9 @@ pub struct Sender {
     pub api_key: Secret,
     pub retry: RetryPolicy,
     pub dead_letter: DeadLetterSink,
+    /// Requests the API accepted (2xx), by any sender thread: tells an outage (nothing
+    /// accepted since a batch was first sent) from a batch-specific failure.
+    pub accepted: AtomicU64,
 }
 
 /// The result of one HTTP attempt.
@@ -163,7 +178,11 @@ impl Sender {
     fn send_with_retry(&self, batch: &Batch, ctl: &Control) -> Outcome {
         let m = metrics::get();
         let first = Instant::now();
+        let accepted_at_start = self.accepted.load(Ordering::Acquire);
         let mut attempts = 0u32;
+        // Failed attempts charged to the budget (429s are not).
+        let mut charged = 0u32;
+        let mut holding = false;
         loop {
             attempts += 1;
             let a = self.send_once(batch);
@@ -172,8 +191,12 @@ impl Sender {
                 None => (Class::Transient, a.body.clone()),
             };
             match class {
-                Class::Accepted => return Outcome::Accepted,
+                Class::Accepted => {
+                    self.accepted.fetch_add(1, Ordering::AcqRel);
+                    return Outcome::Accepted;
+                }
                 Class::AcceptedUnexpected => {
+                    self.accepted.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!(
                         status = a.status.unwrap_or(0),
                         "Flexprice API answered with an unexpected 2xx (expected 202); treating the events as accepted"
@@ -191,26 +214,46 @@ impl Sender {
                 }
                 Class::Transient => {
                     m.output_error.inc();
-                    let retry = attempts; // the retry about to be made, 1-based
+                    if a.status != Some(429) {
+                        charged += 1;
+                    }
                     let give_up = |why: &str| Outcome::Failed {
                         reason: format!("{what}; {why}"),
                         status: a.status,
                         response: a.status.map(|_| a.body.clone()),
                         attempts,
                     };
-                    if retry > self.retry.max_retries {
-                        return give_up(&format!(
+                    let wait = self.retry.delay(attempts, a.retry_after);
+                    let spent = if charged > self.retry.max_retries {
+                        Some(format!(
                             "gave up after {attempts} attempts (retry_max_attempts {})",
                             self.retry.max_retries
-                        ));
-                    }
-                    let wait = self.retry.delay(retry, a.retry_after);
-                    if let Some(max) = self.retry.max_elapsed {
-                        if first.elapsed() + wait > max {
-                            return give_up(&format!(
-                                "gave up after {attempts} attempts (retry_backoff.max_elapsed_time {})",
-                                crate::config::duration::format(max)
-                            ));
+                        ))
+                    } else {
+                        self.retry
+                            .max_elapsed
+                            .filter(|max| first.elapsed() + wait > *max)
+                            .map(|max| {
+                                format!(
+                                    "gave up after {attempts} attempts (retry_backoff.max_elapsed_time {})",
+                                    crate::config::duration::format(max)
+                                )
+                            })
+                    };
+                    if let Some(why) = spent {
+                        if self.accepted.load(Ordering::Acquire) != accepted_at_start {
+                            // The API is up for others: this batch is the problem.
+                            return give_up(&why);
+                        }
+                        if !holding {
+                            holding = true;
+                            tracing::warn!(
+                                error = %what,
+                                attempts,
+                                events = batch.len(),
+                                "retry budget spent, but the API has accepted nothing since this batch was first sent: \
+                                 an outage, so the batch is held and retried (Kafka keeps the backlog) instead of dead-lettered"
+                            );
                         }
                     }
                     tracing::warn!(
