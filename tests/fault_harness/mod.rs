@@ -58,14 +58,90 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// A sink on `listen` (port 0 = any) with the test key.
 pub fn sink_on(listen: SocketAddr, faults: Faults) -> Sink {
+    sink_recording(listen, faults, None)
+}
+
+/// A sink that also appends every accepted event to `record`.
+pub fn sink_recording(listen: SocketAddr, faults: Faults, record: Option<&Path>) -> Sink {
     Sink::start(SinkConfig {
         listen,
         api_key: "fault-key".into(),
         threads: 4,
         faults,
-        record: None,
+        record: record.map(Path::to_path_buf),
     })
     .expect("start sink")
+}
+
+/// A counter or gauge from the collector's `/metrics` (0 when absent or unreachable).
+pub fn metric(http_port: u16, name: &str) -> f64 {
+    let Ok(mut resp) = ureq::get(format!("http://127.0.0.1:{http_port}/metrics")).call() else {
+        return 0.0;
+    };
+    let body = resp.body_mut().read_to_string().unwrap_or_default();
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            let key = k.split('{').next()?;
+            (key == name).then(|| v.parse::<f64>().ok()).flatten()
+        })
+        .sum()
+}
+
+/// Samples a process's RSS every 50 ms on its own thread until dropped; keeps the peak.
+pub struct RssSampler {
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl RssSampler {
+    pub fn start(pid: i32) -> RssSampler {
+        use std::sync::atomic::Ordering;
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(kib) = rss_kib(pid) {
+                    p.fetch_max(kib, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        RssSampler {
+            peak,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Highest RSS seen so far, KiB.
+    pub fn peak_kib(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Forget the peak so far (start a new measuring window).
+    pub fn reset(&self) {
+        self.peak.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Resident set size of `pid` in KiB, from /proc.
+pub fn rss_kib(pid: i32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The collector's config knobs the fault tests vary.
@@ -250,9 +326,7 @@ impl Collector {
 
     /// Resident set size in KiB, from /proc.
     pub fn rss_kib(&self) -> Option<u64> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-        line.split_whitespace().nth(1)?.parse().ok()
+        rss_kib(self.pid())
     }
 
     pub fn log_text(&self) -> String {
@@ -301,6 +375,15 @@ pub fn dead_lettered_ids(path: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The `event_id`s of a sink record file (one accepted event per line).
+pub fn recorded_ids(path: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| Some(v.get("event_id")?.as_str()?.to_string()))
+        .collect()
+}
+
 /// What the sink (and the dead-letter file) hold against what was produced.
 #[derive(Debug, Clone)]
 pub struct Tally {
@@ -319,16 +402,30 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// From a live sink's accepted ids.
     pub fn take(sink: &Sink, expected: &HashSet<String>, dlq: &Path) -> Tally {
-        let accepted = sink.accepted_ids();
-        let stats = sink.stats();
+        Tally::compute(&sink.accepted_ids(), expected, dlq)
+    }
+
+    /// From the JSONL record file(s) of one or more sinks (a sink restarted on the same
+    /// port loses its in-memory counts; its record file keeps them).
+    pub fn from_records(records: &[&Path], expected: &HashSet<String>, dlq: &Path) -> Tally {
+        let mut ids = Vec::new();
+        for r in records {
+            ids.extend(recorded_ids(r));
+        }
+        Tally::compute(&ids, expected, dlq)
+    }
+
+    pub fn compute(accepted: &[String], expected: &HashSet<String>, dlq: &Path) -> Tally {
         let mut seen: HashSet<&str> = HashSet::with_capacity(accepted.len());
         let mut foreign = 0;
-        for id in &accepted {
-            if expected.contains(id.as_str()) {
-                seen.insert(id.as_str());
-            } else {
+        let mut duplicates = 0;
+        for id in accepted {
+            if !expected.contains(id.as_str()) {
                 foreign += 1;
+            } else if !seen.insert(id.as_str()) {
+                duplicates += 1;
             }
         }
         let dl: HashSet<String> = dead_lettered_ids(dlq).into_iter().collect();
@@ -340,7 +437,7 @@ impl Tally {
             produced: expected.len(),
             delivered: seen.len(),
             lost: missing.len(),
-            duplicates: stats.duplicate_events,
+            duplicates,
             dead_lettered: dl.len(),
             foreign,
             missing_sample: missing.iter().take(5).map(|s| s.to_string()).collect(),
