@@ -500,3 +500,75 @@ impl Rng {
         lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
     }
 }
+
+/// A `tansu` broker with SQLite storage on a fixed port, so it can be killed and restarted
+/// with its topics, messages and committed offsets intact. Killed on drop.
+pub struct DurableBroker {
+    child: Option<Child>,
+    pub addr: String,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl DurableBroker {
+    pub fn start(dir: &Path) -> DurableBroker {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+            l.local_addr().expect("addr").port()
+        };
+        let mut b = DurableBroker {
+            child: None,
+            addr: format!("127.0.0.1:{port}"),
+            port,
+            dir: dir.to_path_buf(),
+        };
+        b.up();
+        b
+    }
+
+    /// Start the process (again) and wait until it listens.
+    pub fn up(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let url = format!("tcp://127.0.0.1:{}", self.port);
+        let child = Command::new(std::env::var("TANSU_BIN").unwrap_or_else(|_| "tansu".into()))
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                // tansu resolves the path against its working directory.
+                "sqlite://tansu.db",
+            ])
+            .current_dir(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start tansu");
+        self.child = Some(child);
+        assert!(
+            wait_for(Duration::from_secs(20), || std::net::TcpStream::connect(
+                &self.addr
+            )
+            .is_ok()),
+            "tansu did not listen on {}",
+            self.addr
+        );
+    }
+
+    /// kill -9 the broker and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for DurableBroker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
