@@ -13,13 +13,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use fault_harness::{
-    events, expected_ids, report, scaled, sink_on, wait_for, Cfg, Collector, DurableBroker, Tally,
+    events, expected_ids, mock_expected, mock_produce, report, scaled, sink_on, wait_for, Cfg,
+    Collector, DurableBroker, Tally,
 };
 use flexprice_collector::sink::Faults;
 use rdkafka::mocking::{MockCluster, MockCoordinator};
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-use rdkafka::ClientConfig;
 
 const P: i32 = 4;
 const LIMIT: usize = 256;
@@ -101,44 +100,6 @@ fn tansu_killed_and_restarted_mid_load_loses_nothing() {
     assert_eq!(t.dead_lettered, 0);
 }
 
-fn mock_produce(bootstrap: &str, topic: &str, n: usize) {
-    let p: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
-    for seq in 0..n {
-        let body = common::payload(seq, 120);
-        let mut rec: BaseRecord<(), String> = BaseRecord::to(topic)
-            .partition((seq % P as usize) as i32)
-            .payload(&body);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match p.send(rec) {
-                Ok(()) => break,
-                Err((e, r)) => {
-                    assert!(Instant::now() < deadline, "produce stuck: {e}");
-                    rec = r;
-                    p.poll(Duration::from_millis(10));
-                }
-            }
-        }
-    }
-    p.flush(Duration::from_secs(60)).expect("flush");
-}
-
-/// Mock cluster offsets are dense from 0, so the produced set is every (partition, offset)
-/// below each partition's count.
-fn mock_expected(topic: &str, n: usize) -> std::collections::HashSet<String> {
-    (0..n)
-        .map(|seq| {
-            let p = (seq % P as usize) as i32;
-            let o = (seq / P as usize) as i64;
-            format!("{topic}-{p}-{o}")
-        })
-        .collect()
-}
-
 #[test]
 fn mock_cluster_leader_down_coordinator_move_and_commit_errors_lose_nothing() {
     let n = events(20_000);
@@ -154,8 +115,8 @@ fn mock_cluster_leader_down_coordinator_move_and_commit_errors_lose_nothing() {
     cluster
         .coordinator(MockCoordinator::Group("g-mk".into()), 1)
         .expect("coordinator");
-    mock_produce(&bs, "mk", n);
-    let expected = mock_expected("mk", n);
+    mock_produce(&bs, "mk", P, n);
+    let expected = mock_expected("mk", P, n);
     let sink = paced_sink();
     let cfg = Cfg {
         checkpoint_limit: LIMIT,

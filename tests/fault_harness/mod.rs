@@ -19,6 +19,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use rdkafka::producer::Producer as _;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_flexprice-collector");
 
@@ -571,4 +572,51 @@ impl Drop for DurableBroker {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The test payload (same shape as the tansu tests'): `{"seq":N,"pad":"xx…"}`.
+fn payload(seq: usize, size: usize) -> String {
+    let head = format!("{{\"seq\":{seq},\"pad\":\"");
+    let pad = size.saturating_sub(head.len() + 2);
+    format!("{head}{}\"}}", "x".repeat(pad))
+}
+
+/// Produce `n` test payloads round-robin into a mock cluster topic.
+pub fn mock_produce(bootstrap: &str, topic: &str, partitions: i32, n: usize) {
+    let p: rdkafka::producer::BaseProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for seq in 0..n {
+        let body = payload(seq, 120);
+        let mut rec: rdkafka::producer::BaseRecord<(), String> =
+            rdkafka::producer::BaseRecord::to(topic)
+                .partition((seq % partitions as usize) as i32)
+                .payload(&body);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match p.send(rec) {
+                Ok(()) => break,
+                Err((e, r)) => {
+                    assert!(Instant::now() < deadline, "produce stuck: {e}");
+                    rec = r;
+                    p.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    p.flush(Duration::from_secs(60)).expect("flush");
+}
+
+/// Mock cluster offsets are dense from 0, so the produced set is every (partition, offset)
+/// below each partition's count.
+pub fn mock_expected(topic: &str, partitions: i32, n: usize) -> HashSet<String> {
+    (0..n)
+        .map(|seq| {
+            let p = (seq % partitions as usize) as i32;
+            let o = (seq / partitions as usize) as i64;
+            format!("{topic}-{p}-{o}")
+        })
+        .collect()
 }
