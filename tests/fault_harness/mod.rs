@@ -43,9 +43,10 @@ pub fn scaled(base: Duration) -> Duration {
 }
 
 /// Poll `cond` every 20 ms until it holds or `timeout` passes; true if it held. The sleep is
-/// the polling interval of a condition wait, not a synchronisation by itself.
+/// the polling interval of a condition wait, not a synchronisation by itself. Under
+/// `FAULT_SCALE` > 1 the timeout grows with the load.
 pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + timeout.mul_f64(scale().max(1.0));
     loop {
         if cond() {
             return true;
