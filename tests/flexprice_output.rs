@@ -426,27 +426,30 @@ fn permanent_errors_are_not_retried_and_go_to_the_dead_letter_file() {
 /// after its retry budget it is dead-lettered with the last status, body and attempt count.
 #[test]
 fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
-    // Request 1 (batch A's first attempt) fails, request 2 (batch B) is served, then A's
-    // two retries fail: A exhausts its budget while the API is demonstrably up.
+    // Batch A fails every attempt; between A's attempts batches B and C, sent after A's
+    // previous failure, are served. A's first failure proves nothing (nothing was accepted
+    // since it was sent); the next two are charged and exhaust retry_max_attempts 1.
     let s = sink(Faults {
-        script: vec![500, 0, 500, 500],
+        script: vec![500, 0, 500, 0, 500],
         ..Faults::default()
     });
     let (_d, dlq) = tmp();
     let mut run = Running::start(config(
         s.addr(),
         &dlq,
-        // A's first retry waits >= 400 ms: B goes out well before it.
-        json!({"retry_max_attempts": 2, "batching": {"count": 5, "period": "10ms"},
+        // A's retries wait >= 400 ms: B and C go out well before them.
+        json!({"retry_max_attempts": 1, "batching": {"count": 5, "period": "10ms"},
                "retry_backoff": {"initial_interval": "500ms", "max_interval": "500ms"}}),
     ));
+    let failures = |k: u64| {
+        wait_until(Duration::from_secs(5), || {
+            s.stats().status_counts.get(&500).copied().unwrap_or(0) >= k
+        })
+    };
     for i in 0..5 {
         run.send(event("api.call", i));
     }
-    assert!(wait_until(Duration::from_secs(5), || s
-        .stats()
-        .status_counts
-        .contains_key(&500)));
+    assert!(failures(1));
     for i in 5..10 {
         run.send(event("api.call", i));
     }
@@ -454,6 +457,14 @@ fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
         .stats()
         .events_accepted
         == 5));
+    assert!(failures(2));
+    for i in 10..15 {
+        run.send(event("api.call", i));
+    }
+    assert!(wait_until(Duration::from_secs(5), || s
+        .stats()
+        .events_accepted
+        == 10));
     let (cp, n) = run.finish(WAIT);
     assert_eq!(
         s.stats().status_counts.get(&500),

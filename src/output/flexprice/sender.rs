@@ -11,12 +11,14 @@
 //! outage is different: when the API accepts nothing at all, dead-lettering would turn a
 //! transient outage into a manual replay of everything that passed by, while Kafka could
 //! simply keep the backlog (the input pauses its partitions and keeps polling, so the group
-//! keeps us). So a spent budget dead-letters a batch only when the API accepted some other
-//! request since this batch was first sent; until then the batch is held and retried at the
-//! capped interval. A 429 never spends the budget: throttling says "slower", never "this
-//! batch is bad". A stop still ends the wait at `shutdown_timeout`, leaving the batch
-//! un-acked for redelivery.
-
+//! keeps us). So a failed attempt spends the budget only when the API has meanwhile accepted
+//! a request that was *sent after this batch's previous failure* (the API is up for others,
+//! so this batch is the problem). Requests that were already in flight when an outage began
+//! and still got their 202 prove nothing about the API now, hence "sent after". While the API
+//! accepts nothing, the batch is held and retried at the capped interval. A 429 never spends
+//! the budget: throttling says "slower", never "this batch is bad". A stop still ends the
+//! wait at `shutdown_timeout`, leaving the batch un-acked for redelivery.
+//!
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -44,14 +46,18 @@ pub struct Sender {
     pub api_key: Secret,
     pub retry: RetryPolicy,
     pub dead_letter: DeadLetterSink,
-    /// Requests the API accepted (2xx), by any sender thread: tells an outage (nothing
-    /// accepted since a batch was first sent) from a batch-specific failure.
-    pub accepted: AtomicU64,
+    /// Reference point for [`Sender::last_accepted_sent`].
+    pub epoch: Instant,
+    /// When (nanoseconds after `epoch`) the most recently sent request that the API accepted
+    /// (2xx) was sent, by any sender thread: tells an outage from a batch-specific failure.
+    pub last_accepted_sent: AtomicU64,
 }
 
 /// The result of one HTTP attempt.
 #[derive(Debug)]
 struct Attempt {
+    /// When the request was sent.
+    sent: Instant,
     /// None for transport errors (connect, timeout, reset).
     status: Option<u16>,
     body: String,
@@ -175,13 +181,23 @@ impl Sender {
         }
     }
 
+    fn since_epoch(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn note_accepted(&self, a: &Attempt) {
+        self.last_accepted_sent
+            .fetch_max(self.since_epoch(a.sent), Ordering::AcqRel);
+    }
+
     fn send_with_retry(&self, batch: &Batch, ctl: &Control) -> Outcome {
         let m = metrics::get();
         let first = Instant::now();
-        let accepted_at_start = self.accepted.load(Ordering::Acquire);
         let mut attempts = 0u32;
-        // Failed attempts charged to the budget (429s are not).
+        // Failed attempts charged to the budget: see the module docs.
         let mut charged = 0u32;
+        // The API must accept a request sent after this for a failure to be charged.
+        let mut last_failure = self.since_epoch(first);
         let mut holding = false;
         loop {
             attempts += 1;
@@ -192,11 +208,11 @@ impl Sender {
             };
             match class {
                 Class::Accepted => {
-                    self.accepted.fetch_add(1, Ordering::AcqRel);
+                    self.note_accepted(&a);
                     return Outcome::Accepted;
                 }
                 Class::AcceptedUnexpected => {
-                    self.accepted.fetch_add(1, Ordering::AcqRel);
+                    self.note_accepted(&a);
                     tracing::warn!(
                         status = a.status.unwrap_or(0),
                         "Flexprice API answered with an unexpected 2xx (expected 202); treating the events as accepted"
@@ -214,7 +230,10 @@ impl Sender {
                 }
                 Class::Transient => {
                     m.output_error.inc();
-                    if a.status != Some(429) {
+                    let api_up = self.last_accepted_sent.load(Ordering::Acquire) > last_failure;
+                    last_failure = self.since_epoch(Instant::now());
+                    let charge = api_up && a.status != Some(429);
+                    if charge {
                         charged += 1;
                     }
                     let give_up = |why: &str| Outcome::Failed {
@@ -224,37 +243,30 @@ impl Sender {
                         attempts,
                     };
                     let wait = self.retry.delay(attempts, a.retry_after);
-                    let spent = if charged > self.retry.max_retries {
-                        Some(format!(
-                            "gave up after {attempts} attempts (retry_max_attempts {})",
-                            self.retry.max_retries
-                        ))
-                    } else {
-                        self.retry
-                            .max_elapsed
-                            .filter(|max| first.elapsed() + wait > *max)
-                            .map(|max| {
-                                format!(
+                    if charge {
+                        if charged > self.retry.max_retries {
+                            return give_up(&format!(
+                                "gave up after {attempts} attempts (retry_max_attempts {})",
+                                self.retry.max_retries
+                            ));
+                        }
+                        if let Some(max) = self.retry.max_elapsed {
+                            if first.elapsed() + wait > max {
+                                return give_up(&format!(
                                     "gave up after {attempts} attempts (retry_backoff.max_elapsed_time {})",
                                     crate::config::duration::format(max)
-                                )
-                            })
-                    };
-                    if let Some(why) = spent {
-                        if self.accepted.load(Ordering::Acquire) != accepted_at_start {
-                            // The API is up for others: this batch is the problem.
-                            return give_up(&why);
+                                ));
+                            }
                         }
-                        if !holding {
-                            holding = true;
-                            tracing::warn!(
-                                error = %what,
-                                attempts,
-                                events = batch.len(),
-                                "retry budget spent, but the API has accepted nothing since this batch was first sent: \
-                                 an outage, so the batch is held and retried (Kafka keeps the backlog) instead of dead-lettered"
-                            );
-                        }
+                    } else if !holding && attempts > self.retry.max_retries {
+                        holding = true;
+                        tracing::warn!(
+                            error = %what,
+                            attempts,
+                            events = batch.len(),
+                            "the API accepts nothing right now (outage or throttling): the batch is held and \
+                             retried instead of dead-lettered; Kafka keeps the backlog"
+                        );
                     }
                     tracing::warn!(
                         error = %what,
@@ -305,12 +317,14 @@ impl Sender {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 Attempt {
+                    sent: started,
                     status: Some(status),
                     body,
                     retry_after,
                 }
             }
             Err(e) => Attempt {
+                sent: started,
                 status: None,
                 body: format!("request failed: {e}"),
                 retry_after: None,
