@@ -121,7 +121,11 @@ fn api_outage_refused_then_503_then_429_loses_nothing_and_recovers() {
     let requests_429 = s429.status_counts.get(&429).copied().unwrap_or(0);
     let outage = outage_start.elapsed();
     let rss_outage = rss.peak_kib();
-    assert!(collector.running(), "collector died during the outage");
+    assert!(
+        collector.running(),
+        "collector died during the outage\n{}",
+        collector.log_tail(40)
+    );
     assert_eq!(
         s429.events_accepted, 0,
         "nothing is accepted during the outage"
