@@ -87,7 +87,10 @@ fn tansu_killed_and_restarted_mid_load_loses_nothing() {
     let t = Tally::take(&sink, &expected, &cfg.dead_letter);
     eprintln!("{t:?}; broker down {:?}", restarted - down);
     report(
-        "tansu broker kill -9 + restart mid-load (3 s down)",
+        &format!(
+            "tansu broker kill -9 + restart mid-load ({} s down)",
+            scaled(Duration::from_secs(3)).as_secs()
+        ),
         &t,
         &format!(
             "first new delivery {:.1} s after the broker was back",
@@ -177,7 +180,10 @@ fn mock_cluster_leader_down_coordinator_move_and_commit_errors_lose_nothing() {
     let t = Tally::take(&sink, &expected, &cfg.dead_letter);
     eprintln!("{t:?}");
     report(
-        "MockCluster: leader+coordinator broker down 3 s/up, coordinator move, commit errors",
+        &format!(
+            "MockCluster: leader+coordinator broker down {} s/up, coordinator move, commit errors",
+            scaled(Duration::from_secs(3)).as_secs()
+        ),
         &t,
         &format!(
             "first new delivery {:.1} s after broker up",
