@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 
 use crate::config::Secret;
 use crate::delivery::Ack;
-use crate::observe::metrics;
+use crate::observe::{latency, metrics};
 use crate::runtime::Control;
 
 use super::batch::Batch;
@@ -75,8 +75,7 @@ impl Sender {
         match self.send_with_retry(&batch, ctl) {
             Outcome::Accepted => {
                 metrics::get().output_sent.add(batch.len() as u64);
-                // TODO(metrics): end-to-end latency histogram per event from
-                // `item.origin.received_at` / `timestamp_ms` once observe::metrics has one.
+                latency::record_delivered(batch.items.iter().map(|i| &i.origin));
                 Ack::ack_all(batch.items.into_iter().map(|i| i.ack));
             }
             Outcome::Failed {
@@ -261,6 +260,7 @@ impl Sender {
                     .read_to_vec()
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
+                latency::record_batch(started.elapsed());
                 Attempt {
                     status: Some(status),
                     body,
@@ -274,14 +274,9 @@ impl Sender {
             },
         };
         m.output_in_flight.dec();
-        record_send_latency(started.elapsed());
         out
     }
 }
-
-/// Hook for the batch-send latency histogram.
-// TODO(metrics): record into the hdrhistogram once observe::metrics exposes one.
-fn record_send_latency(_elapsed: Duration) {}
 
 /// Wait `d` for the next retry. Returns false (give up, leave un-acked) when a shutdown
 /// deadline would pass before the retry could start: waiting longer is pointless, the
