@@ -121,7 +121,14 @@ impl Encoder for EventEncoder {
         out.extend_from_slice(b",\"timestamp\":");
         match timestamp {
             Some(ts) => json_str(ts, &mut out),
-            None => json_str(&clock::now_rfc3339_ms(), &mut out),
+            // The source's own timestamp (Kafka message time) when there is one: a redelivery
+            // after a crash then carries the same id *and* timestamp, which is what the API's
+            // storage collapses duplicates on (ReplacingMergeTree on id + timestamp). `now`
+            // would differ on every delivery. It is also the better usage time on a backlog.
+            None => match origin.timestamp_ms {
+                Some(ms) => json_str(&clock::format_ms(ms), &mut out),
+                None => json_str(&clock::now_rfc3339_ms(), &mut out),
+            },
         }
         if let Some(p) = properties {
             out.extend_from_slice(b",\"properties\":");
@@ -260,6 +267,11 @@ mod tests {
         clock::check_rfc3339(ts).expect("rfc3339");
         assert!(ts.ends_with('Z') && ts.len() == 24, "UTC with ms: {ts}");
         assert!(a.get("properties").is_none() && a.get("customer_id").is_none());
+        // With a source timestamp, the default is that instant: stable across redeliveries.
+        let mut o = origin(3, 7);
+        o.timestamp_ms = Some(1_795_586_462_123);
+        let k = parse(&enc.encode(&d, &o).expect("valid"));
+        assert_eq!(k["timestamp"], "2026-11-25T06:01:02.123Z");
         // Unpartitioned inputs: stable within a run, distinct per offset.
         let c = parse(&enc.encode(&d, &origin(-1, 7)).expect("valid"));
         let e = parse(&enc.encode(&d, &origin(-1, 8)).expect("valid"));

@@ -74,6 +74,12 @@ impl Sender {
     pub fn deliver(&self, batch: Batch, ctl: &Control) {
         match self.send_with_retry(&batch, ctl) {
             Outcome::Accepted => {
+                tracing::debug!(
+                    events = batch.len(),
+                    bulk = batch.bulk,
+                    bytes = batch.body.len(),
+                    "events accepted by the Flexprice API"
+                );
                 metrics::get().output_sent.add(batch.len() as u64);
                 latency::record_delivered(batch.items.iter().map(|i| &i.origin));
                 Ack::ack_all(batch.items.into_iter().map(|i| i.ack));
