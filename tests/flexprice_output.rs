@@ -690,16 +690,15 @@ fn dead_letter_kafka_is_reported_as_not_supported() {
     assert!(err.contains("not supported"), "{err}");
 }
 
-#[test]
-fn example_configs_lint() {
+/// Every `config/*.yaml`, parsed and checked as `flexprice-collector lint` does.
+fn example_configs() -> Vec<(PathBuf, flexprice_collector::config::Config)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
-    let mut seen = 0;
+    let mut out = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("config/ exists") {
         let path = entry.expect("entry").path();
         if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
             continue;
         }
-        seen += 1;
         // What a user must provide: the API key, and SASL credentials for the Kafka ones
         // (their defaults are the shipped configs': TLS + SASL PLAIN, as on Confluent Cloud).
         let lookup = |k: &str| match k {
@@ -709,15 +708,43 @@ fn example_configs_lint() {
             _ => None,
         };
         let text = std::fs::read_to_string(&path).expect("read");
-        let config = match flexprice_collector::config::Config::from_str_named(
+        match flexprice_collector::config::Config::from_str_named(
             &path.display().to_string(),
             &text,
             &lookup,
         ) {
-            Ok(c) => c,
+            Ok(c) => out.push((path, c)),
             Err(e) => panic!("{} does not lint:\n{e}", path.display()),
-        };
-        // Lint only parses; the mappings must also compile.
+        }
+    }
+    assert!(
+        out.len() >= 3,
+        "expected the three example configs, found {}",
+        out.len()
+    );
+    out
+}
+
+#[test]
+fn example_configs_lint() {
+    for (path, config) in example_configs() {
+        // The output part builds for real (dead-letter file, TLS, agent).
+        if let flexprice_collector::output::OutputConfig::Flexprice(mut f) = config.output {
+            let dir = tempfile::tempdir().expect("tempdir");
+            f.dead_letter.path = Some(dir.path().join("dl.jsonl").to_string_lossy().into());
+            if let Err(e) = FlexpriceOutput::new(f) {
+                panic!("{}: output.flexprice: {e:#}", path.display());
+            }
+        } else {
+            panic!("{}: expected output.flexprice", path.display());
+        }
+    }
+}
+
+/// Needs the Bloblang engine (branch `bloblang`): fails until it is merged.
+#[test]
+fn example_config_mappings_compile() {
+    for (path, config) in example_configs() {
         for (i, p) in config.pipeline.processors.iter().enumerate() {
             if let Err(e) = p.build() {
                 panic!("{}: pipeline.processors.{i}: {e:#}", path.display());
@@ -729,10 +756,6 @@ fn example_configs_lint() {
             }
         }
     }
-    assert!(
-        seen >= 3,
-        "expected the three example configs, found {seen}"
-    );
 }
 
 #[test]
