@@ -595,7 +595,7 @@ fn max_in_flight_requests_really_run_in_parallel_and_never_more() {
     assert_eq!(st.max_concurrent_requests, 4);
     assert_eq!(st.events_accepted, 40);
     // 40 requests of 40 ms: ~1.6 s one at a time, ~0.4 s four at a time.
-    assert!(took < Duration::from_millis(1200), "not parallel: {took:?}");
+    assert!(took < Duration::from_millis(1400), "not parallel: {took:?}");
     assert_all_acked(&cp, n);
 }
 
