@@ -61,17 +61,18 @@ impl Sender {
     /// A sender thread's loop: until the batch channel closes.
     pub fn run(&self, batches: &Receiver<Batch>, ctl: &Control) {
         for batch in batches {
-            if ctl.past_deadline() {
-                // Never sent, never acked: redelivered on the next start.
-                drop(batch);
-                continue;
-            }
             self.deliver(batch, ctl);
         }
     }
 
     /// Deliver one batch to its end (see the module docs).
     pub fn deliver(&self, batch: Batch, ctl: &Control) {
+        if ctl.past_deadline() {
+            // Never sent (or the rest of a split batch), never acked: redelivered on the next
+            // start. The runtime no longer waits for us.
+            drop(batch);
+            return;
+        }
         match self.send_with_retry(&batch, ctl) {
             Outcome::Accepted => {
                 tracing::debug!(
