@@ -688,6 +688,16 @@ fn dead_letter_kafka_is_reported_as_not_supported() {
         .expect("must fail")
         .to_string();
     assert!(err.contains("not supported"), "{err}");
+    // And `lint` says so, naming the field.
+    let yaml = "input:\n  stdin: {}\noutput:\n  flexprice:\n    api_key: k\n    dead_letter:\n      kafka: {addresses: [localhost:9092], topic: dlq}\n";
+    let err = flexprice_collector::config::Config::from_str_named("t.yaml", yaml, &|_| None)
+        .err()
+        .expect("lint must fail")
+        .to_string();
+    assert!(
+        err.contains("dead_letter.kafka") && err.contains("not supported"),
+        "{err}"
+    );
 }
 
 /// Every `config/*.yaml`, parsed and checked as `flexprice-collector lint` does.
