@@ -848,3 +848,82 @@ fn under_random_faults_every_event_is_delivered_or_dead_lettered_exactly_once() 
     assert_eq!(ids.len() as u64, total - bad - invalid);
     assert!(ids.contains(&"usage-1-0".to_string()));
 }
+
+/// A minimal HTTP/1.1 server answering the scripted statuses in order (then 202), recording
+/// when each request arrived: to measure the gaps between retries exactly.
+fn timing_server(script: Vec<u16>) -> (std::net::SocketAddr, crossbeam_channel::Receiver<Instant>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    std::thread::spawn(move || {
+        let mut script = script.into_iter();
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let Ok(mut w) = stream.try_clone() else {
+                return;
+            };
+            let mut r = BufReader::new(stream);
+            loop {
+                let mut len = 0usize;
+                let mut line = String::new();
+                let mut head_ok = false;
+                while r.read_line(&mut line).unwrap_or(0) > 0 {
+                    if line == "\r\n" {
+                        head_ok = true;
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                if !head_ok {
+                    break;
+                }
+                let mut body = vec![0u8; len];
+                if r.read_exact(&mut body).is_err() {
+                    break;
+                }
+                let _ = tx.send(Instant::now());
+                let status = script.next().unwrap_or(202);
+                let msg = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{{}}"
+                );
+                if w.write_all(msg.as_bytes()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (addr, rx)
+}
+
+#[test]
+fn retry_gaps_follow_the_schedule() {
+    let (addr, arrivals) = timing_server(vec![503, 502, 429]);
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        addr,
+        &dlq,
+        json!({"retry_max_attempts": 5,
+               "retry_backoff": {"initial_interval": "20ms", "max_interval": "1s"}}),
+    ));
+    run.send(event("api.call", 0));
+    let (cp, n) = run.finish(WAIT);
+    assert_all_acked(&cp, n);
+    let times: Vec<Instant> = arrivals.try_iter().collect();
+    assert_eq!(times.len(), 4, "3 failures + the accepted attempt");
+    for (i, base) in [20u64, 40, 80].iter().enumerate() {
+        let gap = times[i + 1] - times[i];
+        // Jitter takes up to 20% off; scheduling may add a little, a loaded box more.
+        let lo = Duration::from_millis(base * 8 / 10);
+        let hi = Duration::from_millis(base + 60);
+        assert!(
+            gap >= lo && gap <= hi,
+            "retry {} after {gap:?}, want {lo:?}..{hi:?}",
+            i + 1
+        );
+    }
+}
