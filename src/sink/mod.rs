@@ -195,7 +195,7 @@ struct Shared {
     record: Option<Mutex<BufWriter<File>>>,
     /// Worker slots: a request holds one while it is parsed and counted. Each slot carries
     /// the parser's scratch buffers, reused from request to request.
-    permits: (Sender<simd_json::Buffers>, Receiver<simd_json::Buffers>),
+    permits: (Sender<Scratch>, Receiver<Scratch>),
     stopping: AtomicBool,
     conns: Mutex<Conns>,
     rng: AtomicU64,
@@ -224,7 +224,7 @@ impl Sink {
         let threads = cfg.threads.max(1);
         let permits = crossbeam_channel::bounded(threads);
         for _ in 0..threads {
-            let _ = permits.0.send(simd_json::Buffers::default());
+            let _ = permits.0.send(Scratch::default());
         }
         let seed = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -510,11 +510,14 @@ fn event_request(
     };
     let mut permit = Permit::take(sh, body.len());
     let raw = sh.record.as_ref().map(|_| body.clone());
-    let result = if route == Route::Single {
-        single(sh, &mut body, permit.buffers(), f)
-    } else {
-        bulk(sh, &mut body, permit.buffers(), f)
+    let scratch = permit.scratch();
+    let mut tape = std::mem::replace(&mut scratch.tape, simd_json::Tape(Vec::new())).reset();
+    let result = match simd_json::fill_tape(&mut body, &mut scratch.buffers, &mut tape) {
+        Err(_) => Err((api::invalid_payload(), 0)),
+        Ok(()) if route == Route::Single => single(sh, &tape.0, f),
+        Ok(()) => bulk(sh, &tape.0, f),
     };
+    scratch.tape = tape.reset();
     drop(permit);
     match result {
         Ok(accepted) => {
@@ -542,15 +545,13 @@ struct Accepted {
 /// Err carries the rejection and how many events were accepted before it (`partial_bulk`).
 type Outcome = Result<Accepted, (api::ApiError, usize)>;
 
-fn single(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) -> Outcome {
-    let e: api::EventIn = simd_json::serde::from_slice_with_buffers(body, buf)
-        .map_err(|_| (api::invalid_payload(), 0))?;
-    api::check_single(&e).map_err(|err| (err, 0))?;
-    let name = e.event_name.as_deref().unwrap_or_default();
+fn single(sh: &Shared, nodes: &[simd_json::Node<'_>], f: &Faults) -> Outcome {
+    let e = api::parse_single(nodes).map_err(|err| (err, 0))?;
+    let name = e.event_name.unwrap_or_default();
     if f.reject_event_names.iter().any(|r| r == name) {
         return Err((api::rejected_name(name), 0));
     }
-    let id = sh.accept(std::iter::once(e.event_id.as_deref()), Route::Single);
+    let id = sh.accept(std::iter::once(e.event_id), Route::Single);
     Ok(Accepted {
         body: format!(
             r#"{{"message":"Event accepted for processing","event_id":{}}}"#,
@@ -560,34 +561,20 @@ fn single(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults
     })
 }
 
-fn bulk(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) -> Outcome {
-    // Go decodes a `null` body into the zero request (no events): a validation error, not a
-    // bind error.
-    if body.trim_ascii() == b"null" {
-        return Err((
-            api::check_bulk(&api::BulkIn { events: None })
-                .err()
-                .map_or_else(api::invalid_payload, api::BulkError::into_error),
-            0,
-        ));
-    }
-    let b: api::BulkIn = simd_json::serde::from_slice_with_buffers(body, buf)
-        .map_err(|_| (api::invalid_payload(), 0))?;
+fn bulk(sh: &Shared, nodes: &[simd_json::Node<'_>], f: &Faults) -> Outcome {
+    let mut events = Vec::new();
     // Validate everything before counting anything: the real API's bulk_publish_enabled mode.
     // Its default mode publishes one by one and fails at the first bad event with the earlier
     // ones already published; `partial_bulk` reproduces that.
-    let (events, mut first_bad) = match api::check_bulk(&b) {
-        Ok(ev) => (ev, None),
+    let mut first_bad = match api::parse_bulk(nodes, &mut events) {
+        Ok(()) => None,
         Err(api::BulkError::Whole(e)) => return Err((e, 0)),
-        Err(api::BulkError::At(i, e)) => match &b.events {
-            Some(ev) => (ev.as_slice(), Some((i, e))),
-            None => return Err((e, 0)),
-        },
+        Err(api::BulkError::At(i, e)) => Some((i, e)),
     };
     let limit = first_bad.as_ref().map_or(events.len(), |(i, _)| *i);
     if !f.reject_event_names.is_empty() {
         let rejected = events[..limit].iter().enumerate().find_map(|(i, e)| {
-            let name = e.as_ref()?.event_name.as_deref()?;
+            let name = e.event_name?;
             f.reject_event_names
                 .iter()
                 .any(|r| r == name)
@@ -597,28 +584,23 @@ fn bulk(sh: &Shared, body: &mut [u8], buf: &mut simd_json::Buffers, f: &Faults) 
             first_bad = rejected;
         }
     }
-    if let Some((bad, err)) = first_bad {
-        let prefix = if f.partial_bulk { bad } else { 0 };
-        if prefix > 0 {
-            sh.accept(
-                events[..prefix]
-                    .iter()
-                    .map(|e| e.as_ref().and_then(|e| e.event_id.as_deref())),
-                Route::Bulk,
-            );
+    let (accept, outcome) = match first_bad {
+        Some((bad, err)) => {
+            let prefix = if f.partial_bulk { bad } else { 0 };
+            (prefix, Err((err, prefix)))
         }
-        return Err((err, prefix));
+        None => (
+            events.len(),
+            Ok(Accepted {
+                body: r#"{"message":"Events accepted for processing"}"#.into(),
+                count: events.len(),
+            }),
+        ),
+    };
+    if accept > 0 {
+        sh.accept(events[..accept].iter().map(|e| e.event_id), Route::Bulk);
     }
-    sh.accept(
-        events
-            .iter()
-            .map(|e| e.as_ref().and_then(|e| e.event_id.as_deref())),
-        Route::Bulk,
-    );
-    Ok(Accepted {
-        body: r#"{"message":"Events accepted for processing"}"#.into(),
-        count: events.len(),
-    })
+    outcome
 }
 
 /// Counts a request in flight while alive.
@@ -636,37 +618,52 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Buffers grown by a body larger than this are dropped after use rather than kept, so idle
-/// memory stays at `threads` × this.
-const KEEP_BUFFERS_UP_TO: usize = 4 << 20;
+/// Scratch grown by a body larger than this is dropped after use rather than kept, so idle
+/// memory stays at `threads` × about this much.
+const KEEP_SCRATCH_UP_TO: usize = 4 << 20;
 
-/// A worker slot and its parser buffers, returned on drop.
+/// The parser's reusable memory: simd-json's buffers and tape.
+struct Scratch {
+    buffers: simd_json::Buffers,
+    tape: simd_json::Tape<'static>,
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch {
+            buffers: simd_json::Buffers::default(),
+            tape: simd_json::Tape(Vec::new()),
+        }
+    }
+}
+
+/// A worker slot and its scratch memory, returned on drop.
 struct Permit<'a> {
     sh: &'a Shared,
-    buffers: Option<simd_json::Buffers>,
+    scratch: Option<Scratch>,
     big: bool,
 }
 impl<'a> Permit<'a> {
     fn take(sh: &'a Shared, body_len: usize) -> Permit<'a> {
         // The shared sender keeps the channel open, so this only waits for a free slot.
-        let buffers = sh.permits.1.recv().ok();
+        let scratch = sh.permits.1.recv().ok();
         Permit {
             sh,
-            buffers,
-            big: body_len > KEEP_BUFFERS_UP_TO,
+            scratch,
+            big: body_len > KEEP_SCRATCH_UP_TO,
         }
     }
-    fn buffers(&mut self) -> &mut simd_json::Buffers {
-        self.buffers.get_or_insert_with(simd_json::Buffers::default)
+    fn scratch(&mut self) -> &mut Scratch {
+        self.scratch.get_or_insert_with(Scratch::default)
     }
 }
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
-        let mut b = self.buffers.take().unwrap_or_default();
+        let mut s = self.scratch.take().unwrap_or_default();
         if self.big {
-            b = simd_json::Buffers::default();
+            s = Scratch::default();
         }
-        let _ = self.sh.permits.0.try_send(b);
+        let _ = self.sh.permits.0.try_send(s);
     }
 }
 
