@@ -11,6 +11,11 @@
 //! An event request is "in flight" from the moment its head has been read until just before
 //! its response is written, so `max_concurrent_requests` never exceeds what the client really
 //! had outstanding.
+//!
+//! Memory: every accepted id is kept (for [`Sink::accepted_ids`] and the duplicate check),
+//! about its length plus 30 bytes per accepted event: ~60 MB for a million 30-byte ids.
+//! Measured cost: about 1 µs of CPU per accepted event in bulk bodies of 1000 ~300-byte events
+//! (release build), half of it the duplicate check; see `examples/sink_load.rs`.
 
 mod api;
 mod http;
@@ -306,7 +311,8 @@ impl Sink {
     }
 
     /// Stop listening (new connections are refused), let requests being processed finish and
-    /// answer, close idle keep-alive connections (their clients see the connection closed, a
+    /// answer (injected latency included), close idle keep-alive connections and drop
+    /// requests whose body is still arriving (their clients see the connection closed, a
     /// transport error they retry), and join every thread.
     pub fn shutdown(mut self) {
         self.stop();
