@@ -516,7 +516,7 @@ fn max_concurrent_requests_is_what_clients_had_in_flight() {
     let sink = Sink::start(SinkConfig {
         threads: 2,
         faults: Faults {
-            latency: Duration::from_millis(800),
+            latency: Duration::from_millis(1500),
             ..Faults::default()
         },
         ..SinkConfig::default()
