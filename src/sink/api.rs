@@ -364,6 +364,7 @@ pub fn record_lines(raw: &[u8], bulk: bool, out: &mut Vec<u8>) -> bool {
 }
 
 fn scan_bulk(b: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
@@ -387,7 +388,11 @@ fn scan_bulk(b: &[u8], out: &mut Vec<u8>) -> Option<()> {
             return None;
         }
         i = skip_ws(b, i + 1);
-        if key == b"events" && b.get(i) == Some(&b'[') {
+        // Like the parser: the key matched case-insensitively, the last one wins.
+        if key.eq_ignore_ascii_case(b"events") {
+            out.truncate(start);
+        }
+        if key.eq_ignore_ascii_case(b"events") && b.get(i) == Some(&b'[') {
             let mut j = i + 1;
             loop {
                 j = skip_ws(b, j);
@@ -587,7 +592,7 @@ mod tests {
 
     #[test]
     fn record_lines_split_bulk_events() {
-        let raw = br#"{ "x": {"events": [1]}, "events" : [ {"a" : "b c\"]}", "n": [1, 2]} ,
+        let raw = br#"{ "x": {"events": [1]}, "Events": [{"first": 1}], "events" : [ {"a" : "b c\"]}", "n": [1, 2]} ,
             {"event_name":"e"} ], "y": "z" }"#;
         let mut out = Vec::new();
         assert!(record_lines(raw, true, &mut out));
