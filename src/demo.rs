@@ -115,11 +115,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     producer
         .flush(Duration::from_secs(60))
         .context("flushing demo events")?;
-    let invalid = if opts.invalid_every > 0 {
-        opts.events / opts.invalid_every
-    } else {
-        0
-    };
+    let invalid = opts.events.checked_div(opts.invalid_every).unwrap_or(0);
     println!("▶ produced {} usage events into `{TOPIC}` ({} partitions, {invalid} without a customer id)", opts.events, opts.partitions);
 
     let dir = std::env::temp_dir().join(format!("flexprice-demo-{}", std::process::id()));
