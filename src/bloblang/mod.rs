@@ -1,5 +1,203 @@
-//! The Bloblang mapping language: parser, compiler and evaluator (issue: Bloblang engine).
+//! The Bloblang mapping language: parser, compiler and evaluator.
+//!
+//! A mapping is compiled once ([`Mapping::compile`]) and evaluated per message
+//! ([`Mapping::exec`]) with no re-parsing: paths are pre-split, functions and methods resolved
+//! to function pointers, literals folded.
 
+mod ast;
+pub mod error;
+mod eval;
+mod functions;
+pub mod interp;
+mod lexer;
+mod methods;
+mod parser;
+mod random;
+pub mod timefmt;
 pub mod value;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use error::ParseError;
+pub use eval::ExecError;
 pub use value::{Map, Value};
+
+use crate::input::Origin;
+use eval::{Cx, Env, RootState, State, Subj};
+
+/// What a mapping made of a message.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// The new document.
+    Doc(Value),
+    /// `root = deleted()`: drop the message.
+    Deleted,
+    /// The mapping never assigned `root`: the input passes on unchanged.
+    Unchanged,
+}
+
+/// A compiled mapping, shared read-only by all processor threads.
+#[derive(Clone)]
+pub struct Mapping {
+    inner: Arc<Compiled>,
+}
+
+struct Compiled {
+    stmts: Vec<ast::Stmt>,
+    maps: HashMap<String, Vec<ast::Stmt>>,
+    nvars: usize,
+}
+
+/// The message around the document: metadata (read and written), source, raw payload.
+pub struct MessageEnv<'a> {
+    pub meta: &'a mut Map,
+    pub origin: Option<&'a Origin>,
+    pub raw: &'a [u8],
+}
+
+impl Mapping {
+    pub fn compile(src: &str) -> Result<Mapping, ParseError> {
+        let p = parser::parse_mapping(src)?;
+        Ok(Mapping {
+            inner: Arc::new(Compiled {
+                stmts: p.stmts,
+                maps: p.maps,
+                nvars: p.nvars,
+            }),
+        })
+    }
+
+    /// Run as a `mapping`: build a new document from `input`.
+    pub fn exec(&self, input: &Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
+        let st = self.run(Some(input), None, msg)?;
+        Ok(match st.root {
+            RootState::Set(v) => Outcome::Doc(v),
+            RootState::Deleted => Outcome::Deleted,
+            RootState::Unset => Outcome::Unchanged,
+        })
+    }
+
+    /// Run as a `mutation`: edit `doc` in place. Returns false when the mapping deleted it.
+    pub fn mutate(&self, doc: &mut Value, msg: MessageEnv<'_>) -> Result<bool, ExecError> {
+        let start = std::mem::replace(doc, Value::Null);
+        let st = self.run(None, Some(start), msg)?;
+        match st.root {
+            RootState::Set(v) => {
+                *doc = v;
+                Ok(true)
+            }
+            RootState::Deleted => Ok(false),
+            RootState::Unset => Ok(true),
+        }
+    }
+
+    fn run(
+        &self,
+        input: Option<&Value>,
+        start: Option<Value>,
+        msg: MessageEnv<'_>,
+    ) -> Result<State, ExecError> {
+        let mut st = State::new(self.inner.nvars);
+        if let Some(doc) = start {
+            st.root = RootState::Set(doc);
+        }
+        let meta_in = msg.meta.clone();
+        let env = Env {
+            meta_in: &meta_in,
+            meta_out: &meta_in,
+            origin: msg.origin,
+            raw: msg.raw,
+            maps: &self.inner.maps,
+        };
+        eval::run_stmts(&self.inner.stmts, input, &mut st, &env, msg.meta)?;
+        Ok(st)
+    }
+
+    /// Convenience for tests and the `blobl` command: a message without metadata or source.
+    pub fn exec_value(&self, input: &Value) -> Result<Outcome, ExecError> {
+        let mut meta = Map::new();
+        let raw = input.to_json_string();
+        self.exec(
+            input,
+            MessageEnv {
+                meta: &mut meta,
+                origin: None,
+                raw: raw.as_bytes(),
+            },
+        )
+    }
+}
+
+/// A single query (`this.a + 1`), as used by `${! ... }` interpolations.
+#[derive(Clone)]
+pub struct Query {
+    expr: Arc<ast::Expr>,
+    nvars: usize,
+}
+
+impl Query {
+    pub fn compile(src: &str) -> Result<Query, ParseError> {
+        let (expr, nvars) = parser::parse_query(src)?;
+        Ok(Query {
+            expr: Arc::new(expr),
+            nvars,
+        })
+    }
+
+    /// Evaluate against a document and its metadata; `None` when it yields no value.
+    pub fn eval(
+        &self,
+        doc: &Value,
+        meta: &Map,
+        origin: Option<&Origin>,
+        raw: &[u8],
+    ) -> Result<Option<Value>, String> {
+        let maps = HashMap::new();
+        let env = Env {
+            meta_in: meta,
+            meta_out: meta,
+            origin,
+            raw,
+            maps: &maps,
+        };
+        let vars = vec![None; self.nvars];
+        let cx = Cx {
+            this: Subj::V(doc),
+            root: Some(doc),
+            vars: &vars,
+            env: &env,
+            locals: None,
+        };
+        match eval::eval(&self.expr, &cx) {
+            Ok(v) => Ok(Some(v.into_owned())),
+            Err(eval::Fail::Error(e)) => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// Evaluate an expression made only of literals (constant folding at compile time).
+fn eval_const(e: &ast::Expr) -> Option<Value> {
+    let maps = HashMap::new();
+    let meta = Map::new();
+    let env = Env {
+        meta_in: &meta,
+        meta_out: &meta,
+        origin: None,
+        raw: b"",
+        maps: &maps,
+    };
+    let null = Value::Null;
+    let cx = Cx {
+        this: Subj::V(&null),
+        root: None,
+        vars: &[],
+        env: &env,
+        locals: None,
+    };
+    eval::eval(e, &cx).ok().map(std::borrow::Cow::into_owned)
+}
+
+#[cfg(test)]
+mod tests;

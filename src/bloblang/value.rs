@@ -113,11 +113,94 @@ impl Value {
         }
     }
 
+    /// How `.string()` and string interpolation print a value (Bento's `IToString`): strings as
+    /// they are, numbers in their shortest form, everything else as compact JSON.
+    pub fn to_text(&self) -> String {
+        match self {
+            Value::Str(s) => s.clone(),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => format_float_g(*f),
+            other => other.to_json_string(),
+        }
+    }
+
+    /// Indented JSON (Go's `json.MarshalIndent` layout).
+    pub fn write_json_pretty(&self, indent: &str, depth: usize, out: &mut Vec<u8>) {
+        let pad = |out: &mut Vec<u8>, d: usize| {
+            out.push(b'\n');
+            for _ in 0..d {
+                out.extend_from_slice(indent.as_bytes());
+            }
+        };
+        match self {
+            Value::Array(a) if !a.is_empty() => {
+                out.push(b'[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    pad(out, depth + 1);
+                    v.write_json_pretty(indent, depth + 1, out);
+                }
+                pad(out, depth);
+                out.push(b']');
+            }
+            Value::Object(m) if !m.is_empty() => {
+                out.push(b'{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    pad(out, depth + 1);
+                    write_json_str(k, out);
+                    out.extend_from_slice(b": ");
+                    v.write_json_pretty(indent, depth + 1, out);
+                }
+                pad(out, depth);
+                out.push(b'}');
+            }
+            other => other.write_json(out),
+        }
+    }
+
     pub fn to_json_string(&self) -> String {
         let mut out = Vec::new();
         self.write_json(&mut out);
         // write_json only emits valid UTF-8.
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Shortest round-trip digits, exponent form only below 1e-7 or from 1e21 up. Bento prints
+/// numbers read from the input as written; this engine keeps the parsed value, so the plain
+/// decimal form (what input numbers are nearly always written as) is the closer match.
+pub fn format_float_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    if !(-7..21).contains(&exp) {
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mant}e{sign}{:02}", exp.abs())
+    } else {
+        f.to_string()
     }
 }
 

@@ -226,6 +226,16 @@ fn level_name(l: &Level) -> &'static str {
     }
 }
 
+/// A field named like one of the line's own keys is renamed `fields.<key>` (as logrus does),
+/// so a line never has two `level`s and parsers keep the real one.
+fn user_key(k: &str) -> std::borrow::Cow<'_, str> {
+    if matches!(k, "time" | "level" | "msg" | "target") {
+        format!("fields.{k}").into()
+    } else {
+        k.into()
+    }
+}
+
 /// A logfmt key: anything that would break the `key=value` grammar becomes `_`.
 fn logfmt_key(out: &mut String, k: &str) {
     if k.is_empty() {
@@ -324,10 +334,10 @@ impl<W> BentoLayer<W> {
                     pair(&mut out, "target", t);
                 }
                 for (k, v) in &self.static_fields {
-                    pair(&mut out, k, v);
+                    pair(&mut out, &user_key(k), v);
                 }
                 for (k, v) in &fields.rest {
-                    pair(&mut out, k, &plain(v));
+                    pair(&mut out, &user_key(k), &plain(v));
                 }
             }
             Format::Json => {
@@ -354,11 +364,11 @@ impl<W> BentoLayer<W> {
                     json_str(&mut out, t);
                 }
                 for (k, v) in &self.static_fields {
-                    key(&mut out, k);
+                    key(&mut out, &user_key(k));
                     json_str(&mut out, v);
                 }
                 for (k, v) in &fields.rest {
-                    key(&mut out, k);
+                    key(&mut out, &user_key(k));
                     json_value(&mut out, v);
                 }
                 out.push('}');
@@ -469,7 +479,14 @@ mod tests {
     #[test]
     fn json_lines_are_valid_json_with_typed_values() {
         let out = capture(&config("json", true), || {
-            tracing::warn!(n = 3, f = 1.5, nan = f64::NAN, s = "x\"y", "careful");
+            tracing::warn!(
+                n = 3,
+                f = 1.5,
+                nan = f64::NAN,
+                s = "x\"y",
+                level = "from the event",
+                "careful"
+            );
         });
         let lines: Vec<_> = out.lines().collect();
         assert_eq!(lines.len(), 1);
@@ -481,6 +498,7 @@ mod tests {
         assert_eq!(v["f"], 1.5);
         assert_eq!(v["nan"], "NaN");
         assert_eq!(v["s"], "x\"y");
+        assert_eq!(v["fields.level"], "from the event");
         let t = v["time"].as_str().expect("time");
         assert!(t.starts_with("20") && t.ends_with('Z'), "{t}");
         assert!(lines[0].starts_with("{\"time\":"));

@@ -4,7 +4,10 @@
 //! edits the part in place, drops it (`deleted()`), or fails it with a reason that ends in the
 //! dead-letter path. Processors are compiled once and shared read-only by all workers.
 
-use crate::bloblang::{Map, Value};
+mod bloblang;
+pub mod log;
+
+use crate::bloblang::{Map, Mapping, Value};
 use crate::config::Problems;
 use crate::input::Origin;
 
@@ -17,29 +20,45 @@ crate::one_of! {
         mutation => Mutation(String),
         bloblang => Bloblang(String),
         noop => Noop(crate::config::Empty),
+        log => Log(log::LogConfig),
     }
 }
 
 impl ProcessorConfig {
-    pub fn validate(&self, _path: &str, _p: &mut Problems) {}
+    /// Compile mappings so `lint` reports their errors (line and column inside the mapping,
+    /// with the offending line and a caret) before anything runs.
+    pub fn validate(&self, path: &str, p: &mut Problems) {
+        let (key, src) = match self {
+            ProcessorConfig::Mapping(s) => ("mapping", s),
+            ProcessorConfig::Mutation(s) => ("mutation", s),
+            ProcessorConfig::Bloblang(s) => ("bloblang", s),
+            ProcessorConfig::Log(l) => return l.validate(&format!("{path}.log"), p),
+            ProcessorConfig::Noop(_) => return,
+        };
+        if let Err(e) = Mapping::compile(src) {
+            p.add(format!("{path}.{key}"), format!("bad mapping: {e}"));
+        }
+    }
 
     pub fn build(&self) -> anyhow::Result<Box<dyn Processor>> {
-        match self {
-            ProcessorConfig::Noop(_) => Ok(Box::new(Noop)),
-            ProcessorConfig::Mapping(_)
-            | ProcessorConfig::Mutation(_)
-            | ProcessorConfig::Bloblang(_) => {
-                anyhow::bail!("Bloblang processors are not built yet")
+        let compile =
+            |src: &str| Mapping::compile(src).map_err(|e| anyhow::anyhow!("bad mapping: {e}"));
+        Ok(match self {
+            ProcessorConfig::Noop(_) => Box::new(Noop),
+            ProcessorConfig::Mapping(s) | ProcessorConfig::Bloblang(s) => {
+                Box::new(bloblang::MappingProcessor::new(compile(s)?))
             }
-        }
+            ProcessorConfig::Mutation(s) => Box::new(bloblang::MutationProcessor::new(compile(s)?)),
+            ProcessorConfig::Log(l) => Box::new(log::LogProcessor::new(l)?),
+        })
     }
 }
 
 /// A message inside the pipeline.
 #[derive(Debug)]
 pub struct Part {
-    raw: Vec<u8>,
-    value: Option<Value>,
+    pub(crate) raw: Vec<u8>,
+    pub(crate) value: Option<Value>,
     /// Metadata set by mappings (`meta foo = …`). Source metadata (`kafka_*`) comes from
     /// [`Part::origin`] on demand, so a message pays for it only when a mapping reads it.
     pub meta: Map,

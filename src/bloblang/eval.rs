@@ -1,0 +1,816 @@
+//! The evaluator: walks the compiled tree for one message.
+//!
+//! Values are [`Cow`]s: a path into the input (`this.a.b`) borrows, only computed values are
+//! owned. A lambda over an owned collection moves the elements instead of cloning them.
+//! `deleted()` and "nothing" (an `if` without `else` that was not taken) travel as [`Fail`]
+//! variants next to errors, so every place that must treat them specially sees them.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use super::ast::{describe, BinOp, Expr, Pat, Seg, Stmt};
+use super::value::{Map, Value};
+use crate::input::Origin;
+
+pub type Val<'a> = Cow<'a, Value>;
+
+/// Why an expression produced no plain value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fail {
+    Error(String),
+    /// `deleted()`: remove the target (drop the message when the target is `root`).
+    Deleted,
+    /// No value at all (an `if` without `else`, no `match` arm): the assignment is skipped.
+    Nothing,
+}
+
+impl Fail {
+    pub fn msg(m: impl Into<String>) -> Fail {
+        Fail::Error(m.into())
+    }
+}
+
+pub type R<'a> = Result<Val<'a>, Fail>;
+
+pub static NULL: Value = Value::Null;
+
+/// What `this` (or a lambda parameter) is bound to. `map_each` over an object binds each entry
+/// as `{"key": k, "value": v}` without building that object unless a mapping needs it whole.
+#[derive(Clone, Copy, Debug)]
+pub enum Subj<'a> {
+    V(&'a Value),
+    Kv(&'a str, &'a Value),
+}
+
+impl<'a> Subj<'a> {
+    pub fn path(self, segs: &[Seg]) -> Val<'a> {
+        match self {
+            Subj::V(v) => Cow::Borrowed(lookup(v, segs)),
+            Subj::Kv(k, v) => match segs.split_first() {
+                None => {
+                    let mut m = Map::new();
+                    m.insert("key".into(), Value::Str(k.to_string()));
+                    m.insert("value".into(), v.clone());
+                    Cow::Owned(Value::Object(m))
+                }
+                Some((s, rest)) if s.key == "key" && rest.is_empty() => {
+                    Cow::Owned(Value::Str(k.to_string()))
+                }
+                Some((s, rest)) if s.key == "value" => Cow::Borrowed(lookup(v, rest)),
+                Some(_) => Cow::Borrowed(&NULL),
+            },
+        }
+    }
+}
+
+/// A lambda parameter in scope.
+pub struct Local<'a, 's> {
+    pub id: u32,
+    pub subj: Subj<'a>,
+    pub next: Option<&'s Local<'a, 's>>,
+}
+
+/// Everything about the message outside the document: metadata, source, raw payload.
+pub struct Env<'a> {
+    /// Metadata as it was when the mapping started (`meta("x")`).
+    pub meta_in: &'a Map,
+    /// Metadata as the mapping has set it so far (`@x`).
+    pub meta_out: &'a Map,
+    /// The source metadata (`kafka_*`), unless the mapping cleared all metadata.
+    pub origin: Option<&'a Origin>,
+    pub raw: &'a [u8],
+    pub maps: &'a HashMap<String, Vec<Stmt>>,
+}
+
+/// The evaluation context of one expression. `'a` is what values may borrow from (the input,
+/// the mapping, variables); `'s` is the scope of lambda parameters, which results never borrow.
+#[derive(Clone, Copy)]
+pub struct Cx<'a, 's> {
+    pub this: Subj<'a>,
+    /// The document being built (`root.x` reads); `None` before anything was assigned.
+    pub root: Option<&'a Value>,
+    pub vars: &'a [Option<Value>],
+    pub env: &'a Env<'a>,
+    pub locals: Option<&'s Local<'a, 's>>,
+}
+
+/// Follow a path through objects and arrays; anything missing reads as null.
+pub fn lookup<'v>(mut v: &'v Value, segs: &[Seg]) -> &'v Value {
+    for s in segs {
+        v = match v {
+            Value::Object(m) => match m.get(&s.key) {
+                Some(x) => x,
+                None => return &NULL,
+            },
+            Value::Array(a) => match s.index.and_then(|i| index_of(a.len(), i)) {
+                Some(i) => &a[i],
+                None => return &NULL,
+            },
+            _ => return &NULL,
+        };
+    }
+    v
+}
+
+/// Same as [`lookup`] on an owned value: moves the part out instead of cloning it.
+pub fn take_path(mut v: Value, segs: &[Seg]) -> Value {
+    for s in segs {
+        v = match v {
+            Value::Object(mut m) => match m.remove(&s.key) {
+                Some(x) => x,
+                None => return Value::Null,
+            },
+            Value::Array(mut a) => match s.index.and_then(|i| index_of(a.len(), i)) {
+                Some(i) => a.swap_remove(i),
+                None => return Value::Null,
+            },
+            _ => return Value::Null,
+        };
+    }
+    v
+}
+
+/// Array index, negative counting from the end.
+pub fn index_of(len: usize, i: i64) -> Option<usize> {
+    let i = if i < 0 { len as i64 + i } else { i };
+    (i >= 0 && (i as usize) < len).then_some(i as usize)
+}
+
+fn path_of<'a>(v: Val<'a>, segs: &[Seg]) -> Val<'a> {
+    if segs.is_empty() {
+        return v;
+    }
+    match v {
+        Cow::Borrowed(r) => Cow::Borrowed(lookup(r, segs)),
+        Cow::Owned(o) => Cow::Owned(take_path(o, segs)),
+    }
+}
+
+/// Evaluate to a plain value: `deleted()` and nothing become errors (for operands).
+pub fn value<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
+    match eval(e, cx) {
+        Err(Fail::Deleted) => Err(Fail::msg(format!(
+            "{}: expected a value, got deleted()",
+            describe(e)
+        ))),
+        Err(Fail::Nothing) => Err(Fail::msg(format!(
+            "{}: expected a value, got nothing",
+            describe(e)
+        ))),
+        other => other,
+    }
+}
+
+pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
+    match e {
+        Expr::Lit(v) => Ok(Cow::Borrowed(v)),
+        Expr::This(p) => Ok(cx.this.path(p)),
+        Expr::Root(p) => Ok(Cow::Borrowed(cx.root.map_or(&NULL, |r| lookup(r, p)))),
+        Expr::Local(id, p) => {
+            let mut l = cx.locals;
+            while let Some(local) = l {
+                if local.id == *id {
+                    return Ok(local.subj.path(p));
+                }
+                l = local.next;
+            }
+            Err(Fail::msg("lambda parameter used outside its lambda"))
+        }
+        Expr::Var(slot, name, p) => match cx.vars.get(*slot).and_then(Option::as_ref) {
+            Some(v) => Ok(Cow::Borrowed(lookup(v, p))),
+            None => Err(Fail::msg(format!("variable `{name}` is undefined"))),
+        },
+        Expr::Meta(name) => Ok(super::functions::meta_value(cx, name.as_deref(), true)),
+        Expr::Get(inner, p) => Ok(path_of(value(inner, cx)?, p)),
+        Expr::Index(inner, idx) => {
+            let v = value(inner, cx)?;
+            let i = value(idx, cx)?;
+            index_value(v, &i)
+        }
+        Expr::Call { f, args, .. } => f(cx, args),
+        Expr::Method {
+            recv,
+            f,
+            args,
+            name,
+            ..
+        } => {
+            let v = value(recv, cx)?;
+            f(cx, v, args).map_err(|e| match e {
+                Fail::Error(m) if !m.starts_with("field ") && !m.starts_with("method ") => {
+                    Fail::Error(format!("{}: {name}: {m}", describe(recv)))
+                }
+                other => other,
+            })
+        }
+        Expr::Bin(op, l, r) => binary(*op, l, r, cx),
+        Expr::Not(inner) => match &*value(inner, cx)? {
+            Value::Bool(b) => Ok(Cow::Owned(Value::Bool(!b))),
+            other => Err(Fail::msg(format!(
+                "{}: expected bool value, got {}",
+                describe(inner),
+                kind_with_value(other)
+            ))),
+        },
+        Expr::Neg(inner) => match &*value(inner, cx)? {
+            Value::Int(i) => Ok(Cow::Owned(Value::Int(i.wrapping_neg()))),
+            Value::Float(f) => Ok(Cow::Owned(Value::Float(-f))),
+            other => Err(Fail::msg(format!(
+                "{}: expected number value, got {}",
+                describe(inner),
+                kind_with_value(other)
+            ))),
+        },
+        Expr::If(branches, otherwise) => {
+            for (cond, body) in branches {
+                if truthy(cond, cx)? {
+                    return eval(body, cx);
+                }
+            }
+            match otherwise {
+                Some(b) => eval(b, cx),
+                None => Err(Fail::Nothing),
+            }
+        }
+        Expr::Match(subject, arms) => {
+            let subj_val = match subject {
+                Some(s) => Some(value(s, cx)?),
+                None => None,
+            };
+            let inner_cx;
+            let cx2 = match &subj_val {
+                Some(v) => {
+                    inner_cx = Cx {
+                        this: Subj::V(v),
+                        ..*cx
+                    };
+                    &inner_cx
+                }
+                None => cx,
+            };
+            for (pat, body) in arms {
+                let hit = match pat {
+                    Pat::Any => true,
+                    Pat::Value(v) => match &subj_val {
+                        Some(s) => equal(s, v),
+                        None => matches!(v, Value::Bool(true)),
+                    },
+                    Pat::Cond(c) => truthy(c, cx2)?,
+                };
+                if hit {
+                    return eval(body, cx2).map(|v| Cow::Owned(v.into_owned()));
+                }
+            }
+            Err(Fail::Nothing)
+        }
+        Expr::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for it in items {
+                match eval(it, cx) {
+                    Ok(v) => out.push(v.into_owned()),
+                    Err(Fail::Deleted | Fail::Nothing) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Cow::Owned(Value::Array(out)))
+        }
+        Expr::Object(items) => {
+            let mut out = Map::new();
+            for (k, v) in items {
+                let key = match &*value(k, cx)? {
+                    Value::Str(s) => s.clone(),
+                    other => {
+                        return Err(Fail::msg(format!(
+                            "object keys must be strings, got {}",
+                            kind_with_value(other)
+                        )))
+                    }
+                };
+                match eval(v, cx) {
+                    Ok(v) => {
+                        out.insert(key, v.into_owned());
+                    }
+                    Err(Fail::Deleted | Fail::Nothing) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Cow::Owned(Value::Object(out)))
+        }
+        Expr::Lambda(..) => Err(Fail::msg(
+            "a lambda (`x -> ...`) can only be given to a method such as map_each",
+        )),
+        Expr::Bracket(recv, body) => {
+            let v = value(recv, cx)?;
+            let r = call(cx, body, Subj::V(&v))?;
+            Ok(Cow::Owned(r.into_owned()))
+        }
+        Expr::Apply(recv, name) => {
+            let v = value(recv, cx)?;
+            let Some(stmts) = cx.env.maps.get(name) else {
+                return Err(Fail::msg(format!("map `{name}` was not found")));
+            };
+            let mut st = State::new(cx.vars.len());
+            st.vars.clone_from_slice(cx.vars);
+            let mut meta = cx.env.meta_out.clone();
+            run_stmts(stmts, Some(&v), &mut st, cx.env, &mut meta).map_err(|e| Fail::msg(e.0))?;
+            match st.root {
+                RootState::Deleted => Err(Fail::Deleted),
+                RootState::Unset => Err(Fail::Nothing),
+                RootState::Set(v) => Ok(Cow::Owned(v)),
+            }
+        }
+        Expr::Or(recv, alt) => match eval(recv, cx) {
+            Ok(v) if !matches!(*v, Value::Null) => Ok(v),
+            _ => eval(alt, cx),
+        },
+        Expr::Catch(recv, alt) => match eval(recv, cx) {
+            Err(Fail::Error(_)) => eval(alt, cx),
+            other => other,
+        },
+    }
+}
+
+/// Evaluate `f` for one element: a lambda binds its parameter, any other query rebinds `this`.
+pub fn call<'a, 'b>(cx: &Cx<'a, '_>, f: &'a Expr, subj: Subj<'b>) -> R<'b>
+where
+    'a: 'b,
+{
+    match f {
+        Expr::Lambda(id, body) => {
+            let local = Local {
+                id: *id,
+                subj,
+                next: cx.locals,
+            };
+            let cx2 = Cx {
+                locals: Some(&local),
+                ..*cx
+            };
+            eval(body, &cx2)
+        }
+        other => {
+            let cx2 = Cx { this: subj, ..*cx };
+            eval(other, &cx2)
+        }
+    }
+}
+
+fn truthy<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
+    match &*value(e, cx)? {
+        Value::Bool(b) => Ok(*b),
+        other => Err(Fail::msg(format!(
+            "{}: expected bool value, got {}",
+            describe(e),
+            kind_with_value(other)
+        ))),
+    }
+}
+
+/// `number (5)`, `string ("abc")`: how Bento names a value in type errors.
+pub fn kind_with_value(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Array(_) | Value::Object(_) => v.kind().into(),
+        _ => {
+            let mut s = v.to_json_string();
+            if s.len() > 40 {
+                let mut cut = 40;
+                while !s.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                s.truncate(cut);
+                s.push('…');
+            }
+            format!("{} ({})", v.kind(), s)
+        }
+    }
+}
+
+fn index_value<'a>(v: Val<'a>, i: &Value) -> R<'a> {
+    match (&*v, i) {
+        (Value::Array(a), Value::Int(n)) => {
+            let Some(k) = index_of(a.len(), *n) else {
+                return Err(Fail::msg(format!(
+                    "index {n} is out of bounds for an array of length {}",
+                    a.len()
+                )));
+            };
+            Ok(match v {
+                Cow::Borrowed(Value::Array(a)) => Cow::Borrowed(&a[k]),
+                Cow::Owned(Value::Array(mut a)) => Cow::Owned(a.swap_remove(k)),
+                _ => Cow::Owned(Value::Null),
+            })
+        }
+        (Value::Object(_), Value::Str(k)) => Ok(path_of(v, &[Seg::key(k.clone())])),
+        (Value::Str(s), Value::Int(n)) => {
+            let chars: Vec<char> = s.chars().collect();
+            match index_of(chars.len(), *n) {
+                Some(k) => Ok(Cow::Owned(Value::Str(chars[k].to_string()))),
+                None => Err(Fail::msg(format!("index {n} is out of bounds"))),
+            }
+        }
+        (other, idx) => Err(Fail::msg(format!(
+            "cannot index {} with {}",
+            other.kind(),
+            idx.kind()
+        ))),
+    }
+}
+
+/// Bento equality: numbers compare by value across int and float, other types must match.
+pub fn equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x == y,
+        (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
+        (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::Str(x), Value::Bytes(y)) | (Value::Bytes(y), Value::Str(x)) => x.as_bytes() == y,
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((k1, v1), (k2, v2))| k1 == k2 && equal(v1, v2))
+        }
+        _ => a == b,
+    }
+}
+
+fn op_name(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "add",
+        BinOp::Sub => "subtract",
+        BinOp::Mul => "multiply",
+        BinOp::Div => "divide",
+        BinOp::Mod => "modulo",
+        BinOp::And => "boolean and",
+        BinOp::Or => "boolean or",
+        BinOp::Coalesce => "coalesce",
+        _ => "compare",
+    }
+}
+
+fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
+    let boolean = |b: bool| Ok(Cow::Owned(Value::Bool(b)));
+    match op {
+        BinOp::And => {
+            if !truthy(l, cx)? {
+                return boolean(false);
+            }
+            return boolean(truthy(r, cx)?);
+        }
+        BinOp::Or => {
+            if truthy(l, cx)? {
+                return boolean(true);
+            }
+            return boolean(truthy(r, cx)?);
+        }
+        BinOp::Coalesce => {
+            return match eval(l, cx) {
+                Ok(v) if !matches!(*v, Value::Null) => Ok(v),
+                _ => eval(r, cx),
+            }
+        }
+        _ => {}
+    }
+    let lv = value(l, cx)?;
+    let rv = value(r, cx)?;
+    let type_err = || {
+        Fail::msg(format!(
+            "cannot {} types {} (from {}) and {} (from {})",
+            op_name(op),
+            lv.kind_or_null(),
+            describe(l),
+            rv.kind_or_null(),
+            describe(r)
+        ))
+    };
+    let num = |v: &Value| match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        _ => None,
+    };
+    let out = match op {
+        BinOp::Eq => Value::Bool(equal(&lv, &rv)),
+        BinOp::Ne => Value::Bool(!equal(&lv, &rv)),
+        BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
+            let ord = match (&*lv, &*rv) {
+                (Value::Int(a), Value::Int(b)) => a.partial_cmp(b),
+                (Value::Str(a), Value::Str(b)) => a.partial_cmp(b),
+                (a, b) => match (num(a), num(b)) {
+                    (Some(x), Some(y)) => x.partial_cmp(&y),
+                    _ => return Err(type_err()),
+                },
+            };
+            let Some(ord) = ord else {
+                return boolean(false);
+            };
+            Value::Bool(match op {
+                BinOp::Lt => ord.is_lt(),
+                BinOp::Le => ord.is_le(),
+                BinOp::Gt => ord.is_gt(),
+                _ => ord.is_ge(),
+            })
+        }
+        BinOp::Add => match (&*lv, &*rv) {
+            (Value::Str(a), Value::Str(b)) => {
+                let mut s = String::with_capacity(a.len() + b.len());
+                s.push_str(a);
+                s.push_str(b);
+                Value::Str(s)
+            }
+            (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
+                Some(x) => Value::Int(x),
+                None => Value::Float(*a as f64 + *b as f64),
+            },
+            (a, b) => match (num(a), num(b)) {
+                (Some(x), Some(y)) => Value::Float(x + y),
+                _ => return Err(type_err()),
+            },
+        },
+        BinOp::Sub => match (&*lv, &*rv) {
+            (Value::Int(a), Value::Int(b)) => match a.checked_sub(*b) {
+                Some(x) => Value::Int(x),
+                None => Value::Float(*a as f64 - *b as f64),
+            },
+            (a, b) => match (num(a), num(b)) {
+                (Some(x), Some(y)) => Value::Float(x - y),
+                _ => return Err(type_err()),
+            },
+        },
+        BinOp::Mul => match (&*lv, &*rv) {
+            (Value::Int(a), Value::Int(b)) => match a.checked_mul(*b) {
+                Some(x) => Value::Int(x),
+                None => Value::Float(*a as f64 * *b as f64),
+            },
+            (a, b) => match (num(a), num(b)) {
+                (Some(x), Some(y)) => Value::Float(x * y),
+                _ => return Err(type_err()),
+            },
+        },
+        BinOp::Div => match (num(&lv), num(&rv)) {
+            (Some(_), Some(0.0)) => return Err(Fail::msg("attempted to divide by zero")),
+            (Some(x), Some(y)) => Value::Float(x / y),
+            _ => return Err(type_err()),
+        },
+        BinOp::Mod => {
+            let int = |v: &Value| match v {
+                Value::Int(i) => Some(*i),
+                Value::Float(f) => Some(*f as i64),
+                _ => None,
+            };
+            match (int(&lv), int(&rv)) {
+                (Some(_), Some(0)) => return Err(Fail::msg("attempted to divide by zero")),
+                (Some(x), Some(y)) => Value::Int(x.wrapping_rem(y)),
+                _ => return Err(type_err()),
+            }
+        }
+        BinOp::And | BinOp::Or | BinOp::Coalesce => unreachable_op(),
+    };
+    Ok(Cow::Owned(out))
+}
+
+/// The short-circuit operators return before the operands are evaluated as values.
+fn unreachable_op() -> Value {
+    Value::Null
+}
+
+trait KindOrNull {
+    fn kind_or_null(&self) -> &'static str;
+}
+impl KindOrNull for Val<'_> {
+    fn kind_or_null(&self) -> &'static str {
+        self.kind()
+    }
+}
+
+/// The document a mapping is building.
+#[derive(Debug)]
+pub enum RootState {
+    /// Nothing assigned yet: a mapping that ends here passes its input on.
+    Unset,
+    Deleted,
+    Set(Value),
+}
+
+/// Per-run mutable state.
+pub struct State {
+    pub root: RootState,
+    pub vars: Vec<Option<Value>>,
+    /// Set when the mapping replaced or removed all metadata (hides the source metadata).
+    pub meta_cleared: bool,
+}
+
+impl State {
+    pub fn new(nvars: usize) -> State {
+        State {
+            root: RootState::Unset,
+            vars: vec![None; nvars],
+            meta_cleared: false,
+        }
+    }
+}
+
+/// A runtime error, already worded for the user (`failed assignment (line 3): ...`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecError(pub String);
+
+impl std::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExecError {}
+
+/// Which block of an `if` statement runs.
+enum Block {
+    Branch(usize),
+    Otherwise,
+}
+
+/// Run statements. `input` is `this`; `None` means `this` is the document itself (mutation).
+pub fn run_stmts(
+    stmts: &[Stmt],
+    input: Option<&Value>,
+    st: &mut State,
+    env: &Env<'_>,
+    meta: &mut Map,
+) -> Result<(), ExecError> {
+    use super::ast::Target;
+    for stmt in stmts {
+        // The context borrows the state immutably for one statement; the result is owned
+        // before the state is written.
+        let (line, result, chosen) = {
+            let root_ref = match &st.root {
+                RootState::Set(v) => Some(v),
+                _ => None,
+            };
+            let this = match input {
+                Some(v) => v,
+                None => root_ref.unwrap_or(&NULL),
+            };
+            let env2 = Env {
+                meta_in: env.meta_in,
+                meta_out: meta,
+                origin: if st.meta_cleared { None } else { env.origin },
+                raw: env.raw,
+                maps: env.maps,
+            };
+            let cx = Cx {
+                this: Subj::V(this),
+                root: root_ref,
+                vars: &st.vars,
+                env: &env2,
+                locals: None,
+            };
+            match stmt {
+                Stmt::Assign { expr, line, .. } | Stmt::Let { expr, line, .. } => (
+                    *line,
+                    eval(expr, &cx).map(Cow::into_owned),
+                    Ok(Block::Otherwise),
+                ),
+                Stmt::If { branches, line, .. } => {
+                    let mut chosen = Ok(Block::Otherwise);
+                    for (i, (cond, _)) in branches.iter().enumerate() {
+                        match truthy(cond, &cx) {
+                            Ok(true) => {
+                                chosen = Ok(Block::Branch(i));
+                                break;
+                            }
+                            Ok(false) | Err(Fail::Deleted | Fail::Nothing) => {}
+                            Err(Fail::Error(e)) => {
+                                chosen = Err(ExecError(format!(
+                                    "failed if condition (line {line}): {e}"
+                                )));
+                                break;
+                            }
+                        }
+                    }
+                    (*line, Err(Fail::Nothing), chosen)
+                }
+            }
+        };
+        match stmt {
+            Stmt::If {
+                branches,
+                otherwise,
+                ..
+            } => {
+                let block = match chosen? {
+                    Block::Branch(i) => Some(&branches[i].1),
+                    Block::Otherwise => otherwise.as_ref(),
+                };
+                if let Some(b) = block {
+                    run_stmts(b, input, st, env, meta)?;
+                }
+            }
+            Stmt::Let { slot, .. } => match result {
+                Ok(v) => st.vars[*slot] = Some(v),
+                Err(Fail::Error(e)) => {
+                    return Err(ExecError(format!("failed assignment (line {line}): {e}")))
+                }
+                Err(Fail::Deleted) => st.vars[*slot] = None,
+                Err(Fail::Nothing) => {}
+            },
+            Stmt::Assign { target, .. } => {
+                let v = match result {
+                    Ok(v) => Some(v),
+                    Err(Fail::Deleted) => None,
+                    Err(Fail::Nothing) => continue,
+                    Err(Fail::Error(e)) => {
+                        return Err(ExecError(format!("failed assignment (line {line}): {e}")))
+                    }
+                };
+                match target {
+                    Target::Root(path) => assign_root(&mut st.root, path, v),
+                    Target::Meta(None) => match v {
+                        None => {
+                            meta.clear();
+                            st.meta_cleared = true;
+                        }
+                        Some(Value::Object(m)) => {
+                            *meta = m;
+                            st.meta_cleared = true;
+                        }
+                        Some(other) => {
+                            return Err(ExecError(format!(
+                                "failed assignment (line {line}): setting all metadata needs an object, got {}",
+                                other.kind()
+                            )))
+                        }
+                    },
+                    Target::Meta(Some(k)) => match v {
+                        None => {
+                            meta.remove(k);
+                        }
+                        Some(v) => {
+                            meta.insert(k.clone(), v);
+                        }
+                    },
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) {
+    if path.is_empty() {
+        *root = match v {
+            Some(v) => RootState::Set(v),
+            None => RootState::Deleted,
+        };
+        return;
+    }
+    if !matches!(root, RootState::Set(_)) {
+        if v.is_none() {
+            return;
+        }
+        *root = RootState::Set(Value::Object(Map::new()));
+    }
+    let RootState::Set(doc) = root else { return };
+    let mut cur = doc;
+    let (last, parents) = match path.split_last() {
+        Some(x) => x,
+        None => return,
+    };
+    for seg in parents {
+        if !matches!(cur, Value::Object(_)) {
+            if v.is_none() {
+                return;
+            }
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(m) = cur else { return };
+        cur = m.entry(seg.clone()).or_insert(Value::Null);
+        if v.is_some() && !matches!(cur, Value::Object(_) | Value::Array(_)) {
+            *cur = Value::Object(Map::new());
+        }
+    }
+    match (cur, v) {
+        (Value::Object(m), Some(v)) => {
+            m.insert(last.clone(), v);
+        }
+        (Value::Object(m), None) => {
+            m.remove(last);
+        }
+        (Value::Array(a), Some(v)) => {
+            if let Some(i) = last.parse::<i64>().ok().and_then(|i| index_of(a.len(), i)) {
+                a[i] = v;
+            }
+        }
+        (Value::Array(a), None) => {
+            if let Some(i) = last.parse::<i64>().ok().and_then(|i| index_of(a.len(), i)) {
+                a.remove(i);
+            }
+        }
+        (cur, Some(v)) => {
+            let mut m = Map::new();
+            m.insert(last.clone(), v);
+            *cur = Value::Object(m);
+        }
+        (_, None) => {}
+    }
+}

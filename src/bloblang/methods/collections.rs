@@ -1,0 +1,708 @@
+//! Methods on arrays and objects, including the ones taking a query (`map_each`, `filter`, ...).
+//!
+//! Queries run once per element with `this` (or the lambda parameter) bound to it. Over an owned
+//! collection the elements are moved in and, when a query returns its input unchanged, moved
+//! back out: no clone per element.
+
+use std::borrow::Cow;
+
+use super::expected;
+use crate::bloblang::ast::{Expr, Seg};
+use crate::bloblang::eval::{call, equal, lookup, Cx, Fail, Subj, Val, NULL, R};
+use crate::bloblang::functions::{arg, arg_int, arg_str};
+use crate::bloblang::value::{Map, Value};
+
+type Args<'a> = &'a [Option<Expr>];
+
+fn ok(v: Value) -> R<'static> {
+    Ok(Cow::Owned(v))
+}
+
+fn query<'a>(args: Args<'a>, i: usize) -> &'a Expr {
+    static NULL_EXPR: Expr = Expr::Lit(Value::Null);
+    args.get(i).and_then(Option::as_ref).unwrap_or(&NULL_EXPR)
+}
+
+/// Result of a query for an element: kept, replaced, or removed.
+enum Step {
+    Same,
+    New(Value),
+    Remove,
+}
+
+fn apply_one<'a>(
+    cx: &Cx<'a, '_>,
+    f: &'a Expr,
+    subj: Subj<'_>,
+    current: &Value,
+) -> Result<Step, Fail> {
+    match call(cx, f, subj) {
+        Ok(Cow::Borrowed(r)) if std::ptr::eq(r, current) => Ok(Step::Same),
+        Ok(v) => Ok(Step::New(v.into_owned())),
+        Err(Fail::Deleted) => Ok(Step::Remove),
+        Err(Fail::Nothing) => Ok(Step::Same),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn map_each<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let f = query(args, 0);
+    match v {
+        Cow::Owned(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match apply_one(cx, f, Subj::V(&item), &item)? {
+                    Step::Same => out.push(item),
+                    Step::New(n) => out.push(n),
+                    Step::Remove => {}
+                }
+            }
+            ok(Value::Array(out))
+        }
+        Cow::Borrowed(Value::Array(items)) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                match apply_one(cx, f, Subj::V(item), item)? {
+                    Step::Same => out.push(item.clone()),
+                    Step::New(n) => out.push(n),
+                    Step::Remove => {}
+                }
+            }
+            ok(Value::Array(out))
+        }
+        Cow::Owned(Value::Object(m)) => {
+            let mut out = Map::new();
+            for (k, item) in m {
+                match apply_one(cx, f, Subj::Kv(&k, &item), &item)? {
+                    Step::Same => {
+                        out.insert(k, item);
+                    }
+                    Step::New(n) => {
+                        out.insert(k, n);
+                    }
+                    Step::Remove => {}
+                }
+            }
+            ok(Value::Object(out))
+        }
+        Cow::Borrowed(Value::Object(m)) => {
+            let mut out = Map::new();
+            for (k, item) in m {
+                match apply_one(cx, f, Subj::Kv(k, item), item)? {
+                    Step::Same => {
+                        out.insert(k.clone(), item.clone());
+                    }
+                    Step::New(n) => {
+                        out.insert(k.clone(), n);
+                    }
+                    Step::Remove => {}
+                }
+            }
+            ok(Value::Object(out))
+        }
+        other => Err(expected("object or array", &other)),
+    }
+}
+
+pub fn map_each_key<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let f = query(args, 0);
+    let m = match v.into_owned() {
+        Value::Object(m) => m,
+        other => return Err(expected("object", &other)),
+    };
+    let mut out = Map::new();
+    for (k, item) in m {
+        let key = Value::Str(k);
+        match call(cx, f, Subj::V(&key)) {
+            Ok(nk) => match nk.into_owned() {
+                Value::Str(s) => {
+                    out.insert(s, item);
+                }
+                other => {
+                    return Err(Fail::msg(format!(
+                        "map_each_key: the query must return a string, got {}",
+                        other.kind()
+                    )))
+                }
+            },
+            Err(Fail::Deleted) => {}
+            Err(Fail::Nothing) => {
+                if let Value::Str(s) = key {
+                    out.insert(s, item);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    ok(Value::Object(out))
+}
+
+fn test<'a>(cx: &Cx<'a, '_>, f: &'a Expr, subj: Subj<'_>) -> Result<bool, Fail> {
+    match &*call(cx, f, subj)? {
+        Value::Bool(b) => Ok(*b),
+        other => Err(Fail::msg(format!(
+            "the query must return a boolean, got {}",
+            other.kind()
+        ))),
+    }
+}
+
+pub fn filter<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let f = query(args, 0);
+    match v.into_owned() {
+        Value::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                if test(cx, f, Subj::V(&item))? {
+                    out.push(item);
+                }
+            }
+            ok(Value::Array(out))
+        }
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, item) in m {
+                if test(cx, f, Subj::Kv(&k, &item))? {
+                    out.insert(k, item);
+                }
+            }
+            ok(Value::Object(out))
+        }
+        other => Err(expected("object or array", &other)),
+    }
+}
+
+fn quantify<'a>(cx: &Cx<'a, '_>, v: &Value, args: Args<'a>, want: bool) -> Result<bool, Fail> {
+    let f = query(args, 0);
+    let Value::Array(items) = v else {
+        return Err(expected("array", v));
+    };
+    for item in items {
+        if test(cx, f, Subj::V(item))? == want {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+pub fn any<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    ok(Value::Bool(quantify(cx, &v, args, true)?))
+}
+
+pub fn all<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let found_false = quantify(cx, &v, args, false)?;
+    ok(Value::Bool(!found_false))
+}
+
+pub fn fold<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let mut tally = arg(cx, args, 0)?
+        .map(Cow::into_owned)
+        .unwrap_or(Value::Null);
+    let f = query(args, 1);
+    let Value::Array(items) = v.into_owned() else {
+        return Err(Fail::msg("fold needs an array"));
+    };
+    for item in items {
+        let mut ctx = Map::new();
+        ctx.insert("tally".into(), tally);
+        ctx.insert("value".into(), item);
+        let ctx = Value::Object(ctx);
+        tally = call(cx, f, Subj::V(&ctx))?.into_owned();
+    }
+    ok(tally)
+}
+
+fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Fail> {
+    use std::cmp::Ordering;
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
+        (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+            let f = |v: &Value| match v {
+                Value::Int(i) => *i as f64,
+                Value::Float(f) => *f,
+                _ => 0.0,
+            };
+            Ok(f(a).partial_cmp(&f(b)).unwrap_or(Ordering::Equal))
+        }
+        _ => Err(Fail::msg(format!(
+            "cannot compare {} with {}",
+            a.kind(),
+            b.kind()
+        ))),
+    }
+}
+
+pub fn sort<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let Value::Array(mut items) = v.into_owned() else {
+        return Err(Fail::msg("sort needs an array"));
+    };
+    let mut err = None;
+    match args.first().and_then(Option::as_ref) {
+        None => items.sort_by(|a, b| {
+            compare(a, b).unwrap_or_else(|e| {
+                err.get_or_insert(e);
+                std::cmp::Ordering::Equal
+            })
+        }),
+        Some(f) => items.sort_by(|a, b| {
+            let mut ctx = Map::new();
+            ctx.insert("left".into(), a.clone());
+            ctx.insert("right".into(), b.clone());
+            let ctx = Value::Object(ctx);
+            match call(cx, f, Subj::V(&ctx)).as_deref() {
+                Ok(Value::Bool(true)) => std::cmp::Ordering::Less,
+                Ok(Value::Bool(false)) => std::cmp::Ordering::Greater,
+                Ok(_) => {
+                    err.get_or_insert(Fail::msg("the sort query must return a boolean"));
+                    std::cmp::Ordering::Equal
+                }
+                Err(e) => {
+                    err.get_or_insert(e.clone());
+                    std::cmp::Ordering::Equal
+                }
+            }
+        }),
+    }
+    match err {
+        Some(e) => Err(e),
+        None => ok(Value::Array(items)),
+    }
+}
+
+pub fn sort_by<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let f = query(args, 0);
+    let Value::Array(items) = v.into_owned() else {
+        return Err(Fail::msg("sort_by needs an array"));
+    };
+    let mut keyed = Vec::with_capacity(items.len());
+    for item in items {
+        let k = call(cx, f, Subj::V(&item))?.into_owned();
+        keyed.push((k, item));
+    }
+    let mut err = None;
+    keyed.sort_by(|a, b| {
+        compare(&a.0, &b.0).unwrap_or_else(|e| {
+            err.get_or_insert(e);
+            std::cmp::Ordering::Equal
+        })
+    });
+    match err {
+        Some(e) => Err(e),
+        None => ok(Value::Array(keyed.into_iter().map(|(_, v)| v).collect())),
+    }
+}
+
+pub fn keys<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    match &*v {
+        Value::Object(m) => ok(Value::Array(
+            m.keys().map(|k| Value::Str(k.clone())).collect(),
+        )),
+        other => Err(expected("object", other)),
+    }
+}
+
+pub fn values<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    match v.into_owned() {
+        Value::Object(m) => ok(Value::Array(m.into_values().collect())),
+        other => Err(expected("object", &other)),
+    }
+}
+
+pub fn key_values<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    match v.into_owned() {
+        Value::Object(m) => ok(Value::Array(
+            m.into_iter()
+                .map(|(k, v)| {
+                    let mut o = Map::new();
+                    o.insert("key".into(), Value::Str(k));
+                    o.insert("value".into(), v);
+                    Value::Object(o)
+                })
+                .collect(),
+        )),
+        other => Err(expected("object", &other)),
+    }
+}
+
+pub fn length<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let n = match &*v {
+        Value::Str(s) => s.len(),
+        Value::Bytes(b) => b.len(),
+        Value::Array(a) => a.len(),
+        Value::Object(m) => m.len(),
+        other => return Err(expected("string, array or object", other)),
+    };
+    ok(Value::Int(n as i64))
+}
+
+pub fn contains<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let needle = arg(cx, args, 0)?
+        .map(Cow::into_owned)
+        .unwrap_or(Value::Null);
+    let found = match (&*v, &needle) {
+        (Value::Str(s), Value::Str(n)) => s.contains(n.as_str()),
+        (Value::Str(s), other) => s.contains(other.to_text().as_str()),
+        (Value::Array(a), n) => a.iter().any(|x| equal(x, n)),
+        (Value::Object(m), n) => m.values().any(|x| equal(x, n)),
+        (other, _) => return Err(expected("string, array or object", other)),
+    };
+    ok(Value::Bool(found))
+}
+
+fn bounds(len: usize, low: i64, high: Option<i64>) -> Result<(usize, usize), Fail> {
+    let fix = |i: i64| -> usize {
+        if i < 0 {
+            (len as i64 + i).max(0) as usize
+        } else {
+            (i as usize).min(len)
+        }
+    };
+    let lo = fix(low);
+    let hi = high.map_or(len, fix);
+    if lo > hi {
+        return Err(Fail::msg(format!(
+            "lower slice bound {low} must be lower than or equal to upper bound {}",
+            high.unwrap_or(len as i64)
+        )));
+    }
+    Ok((lo, hi))
+}
+
+pub fn slice<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let low = arg_int(cx, args, 0, "low")?.unwrap_or(0);
+    let high = arg_int(cx, args, 1, "high")?;
+    match v.into_owned() {
+        Value::Str(s) => {
+            let (lo, hi) = bounds(s.len(), low, high)?;
+            match s.get(lo..hi) {
+                Some(sub) => ok(Value::Str(sub.to_string())),
+                None => ok(Value::Str(
+                    String::from_utf8_lossy(&s.as_bytes()[lo..hi]).into_owned(),
+                )),
+            }
+        }
+        Value::Bytes(b) => {
+            let (lo, hi) = bounds(b.len(), low, high)?;
+            ok(Value::Bytes(b[lo..hi].to_vec()))
+        }
+        Value::Array(mut a) => {
+            let (lo, hi) = bounds(a.len(), low, high)?;
+            a.truncate(hi);
+            a.drain(..lo);
+            ok(Value::Array(a))
+        }
+        other => Err(expected("string or array", &other)),
+    }
+}
+
+pub fn index<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let i = arg_int(cx, args, 0, "index")?.unwrap_or(0);
+    let len = match &*v {
+        Value::Array(a) => a.len(),
+        other => return Err(expected("array", other)),
+    };
+    let Some(k) = crate::bloblang::eval::index_of(len, i) else {
+        return Err(Fail::msg(format!(
+            "index {i} is out of bounds for an array of length {len}"
+        )));
+    };
+    Ok(match v {
+        Cow::Borrowed(Value::Array(a)) => Cow::Borrowed(&a[k]),
+        Cow::Owned(Value::Array(mut a)) => Cow::Owned(a.swap_remove(k)),
+        _ => Cow::Borrowed(&NULL),
+    })
+}
+
+fn dotted(path: &str) -> Vec<Seg> {
+    if path.is_empty() {
+        return Vec::new();
+    }
+    path.split('.').map(Seg::key).collect()
+}
+
+pub fn exists<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let path = dotted(&arg_str(cx, args, 0, "path")?.unwrap_or_default());
+    let mut cur: &Value = &v;
+    for s in &path {
+        cur = match cur {
+            Value::Object(m) => match m.get(&s.key) {
+                Some(x) => x,
+                None => return ok(Value::Bool(false)),
+            },
+            Value::Array(a) => match s
+                .index
+                .and_then(|i| crate::bloblang::eval::index_of(a.len(), i))
+            {
+                Some(i) => &a[i],
+                None => return ok(Value::Bool(false)),
+            },
+            _ => return ok(Value::Bool(false)),
+        };
+    }
+    ok(Value::Bool(true))
+}
+
+pub fn get<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let path = dotted(&arg_str(cx, args, 0, "path")?.unwrap_or_default());
+    Ok(match v {
+        Cow::Borrowed(r) => Cow::Borrowed(lookup(r, &path)),
+        Cow::Owned(o) => Cow::Owned(crate::bloblang::eval::take_path(o, &path)),
+    })
+}
+
+pub fn join<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let d = arg_str(cx, args, 0, "delimiter")?.unwrap_or_default();
+    let Value::Array(items) = &*v else {
+        return Err(expected("array", &v));
+    };
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(&d);
+        }
+        match item {
+            Value::Str(s) => out.push_str(s),
+            Value::Bytes(b) => out.push_str(&String::from_utf8_lossy(b)),
+            other => return Err(expected("string", other)),
+        }
+    }
+    ok(Value::Str(out))
+}
+
+/// Bento's merge: objects merge recursively; where both sides hold a non-object value the
+/// result is an array of both.
+fn merge_into(dst: Value, src: Value) -> Value {
+    match (dst, src) {
+        (Value::Object(mut d), Value::Object(s)) => {
+            for (k, v) in s {
+                let merged = match d.remove(&k) {
+                    Some(existing) => merge_into(existing, v),
+                    None => v,
+                };
+                d.insert(k, merged);
+            }
+            Value::Object(d)
+        }
+        (Value::Array(mut d), Value::Array(s)) => {
+            d.extend(s);
+            Value::Array(d)
+        }
+        (Value::Array(mut d), s) => {
+            d.push(s);
+            Value::Array(d)
+        }
+        (d, Value::Array(s)) => {
+            let mut out = vec![d];
+            out.extend(s);
+            Value::Array(out)
+        }
+        (d, s) => Value::Array(vec![d, s]),
+    }
+}
+
+pub fn merge<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let with = arg(cx, args, 0)?
+        .map(Cow::into_owned)
+        .unwrap_or(Value::Null);
+    ok(merge_into(v.into_owned(), with))
+}
+
+fn remove_path(v: &mut Value, path: &[&str]) {
+    let Some((first, rest)) = path.split_first() else {
+        return;
+    };
+    if let Value::Object(m) = v {
+        if rest.is_empty() {
+            m.remove(*first);
+        } else if let Some(child) = m.get_mut(*first) {
+            remove_path(child, rest);
+        }
+    }
+}
+
+pub fn without<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let mut out = v.into_owned();
+    if !matches!(out, Value::Object(_)) {
+        return Err(expected("object", &out));
+    }
+    for i in 0..args.len() {
+        let p = arg_str(cx, args, i, "path")?.unwrap_or_default();
+        let parts: Vec<&str> = p.split('.').collect();
+        remove_path(&mut out, &parts);
+    }
+    ok(out)
+}
+
+pub fn append<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let Value::Array(mut a) = v.into_owned() else {
+        return Err(Fail::msg("append needs an array"));
+    };
+    for i in 0..args.len() {
+        a.push(
+            arg(cx, args, i)?
+                .map(Cow::into_owned)
+                .unwrap_or(Value::Null),
+        );
+    }
+    ok(Value::Array(a))
+}
+
+pub fn concat<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let Value::Array(mut a) = v.into_owned() else {
+        return Err(Fail::msg("concat needs an array"));
+    };
+    for i in 0..args.len() {
+        match arg(cx, args, i)?.map(Cow::into_owned) {
+            Some(Value::Array(b)) => a.extend(b),
+            Some(other) => return Err(expected("array", &other)),
+            None => {}
+        }
+    }
+    ok(Value::Array(a))
+}
+
+pub fn unique<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let Value::Array(a) = v.into_owned() else {
+        return Err(Fail::msg("unique needs an array"));
+    };
+    let mut out: Vec<Value> = Vec::with_capacity(a.len());
+    for item in a {
+        if !out.iter().any(|x| equal(x, &item)) {
+            out.push(item);
+        }
+    }
+    ok(Value::Array(out))
+}
+
+pub fn flatten<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let Value::Array(a) = v.into_owned() else {
+        return Err(Fail::msg("flatten needs an array"));
+    };
+    let mut out = Vec::with_capacity(a.len());
+    for item in a {
+        match item {
+            Value::Array(inner) => out.extend(inner),
+            other => out.push(other),
+        }
+    }
+    ok(Value::Array(out))
+}
+
+pub fn reverse<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    match v.into_owned() {
+        Value::Array(mut a) => {
+            a.reverse();
+            ok(Value::Array(a))
+        }
+        Value::Str(s) => ok(Value::Str(s.chars().rev().collect())),
+        other => Err(expected("array or string", &other)),
+    }
+}
+
+pub fn enumerated<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let Value::Array(a) = v.into_owned() else {
+        return Err(Fail::msg("enumerated needs an array"));
+    };
+    ok(Value::Array(
+        a.into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let mut o = Map::new();
+                o.insert("index".into(), Value::Int(i as i64));
+                o.insert("value".into(), v);
+                Value::Object(o)
+            })
+            .collect(),
+    ))
+}
+
+pub fn identity<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    Ok(v)
+}
+
+fn collapse_into(prefix: &str, v: Value, include_empty: bool, out: &mut Map) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, v) in m {
+                collapse_into(&key(&k), v, include_empty, out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for (i, v) in a.into_iter().enumerate() {
+                collapse_into(&key(&i.to_string()), v, include_empty, out);
+            }
+        }
+        Value::Object(_) | Value::Array(_) if !include_empty => {}
+        other => {
+            out.insert(prefix.to_string(), other);
+        }
+    }
+}
+
+pub fn collapse<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let include_empty = matches!(arg(cx, args, 0)?.as_deref(), Some(Value::Bool(true)));
+    let mut out = Map::new();
+    collapse_into("", v.into_owned(), include_empty, &mut out);
+    ok(Value::Object(out))
+}
+
+pub fn explode<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let path = arg_str(cx, args, 0, "path")?.unwrap_or_default();
+    let segs = dotted(&path);
+    let doc = v.into_owned();
+    let target = lookup(&doc, &segs).clone();
+    let set = |val: Value| -> Value {
+        let mut d = doc.clone();
+        let mut cur = &mut d;
+        for s in &segs {
+            match cur {
+                Value::Object(m) => {
+                    cur = m.entry(s.key.clone()).or_insert(Value::Null);
+                }
+                _ => break,
+            }
+        }
+        *cur = val;
+        d
+    };
+    match target {
+        Value::Array(a) => ok(Value::Array(a.into_iter().map(set).collect())),
+        Value::Object(m) => ok(Value::Object(
+            m.into_iter().map(|(k, v)| (k, set(v))).collect(),
+        )),
+        other => Err(expected("array or object", &other)),
+    }
+}
+
+pub fn type_of<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    ok(Value::Str(v.kind().to_string()))
+}
+
+pub fn not_null<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    if matches!(*v, Value::Null) {
+        return Err(Fail::msg("value is null"));
+    }
+    Ok(v)
+}
+
+pub fn not_empty<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let empty = match &*v {
+        Value::Str(s) => s.is_empty(),
+        Value::Bytes(b) => b.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(m) => m.is_empty(),
+        other => return Err(expected("string, array or object", other)),
+    };
+    if empty {
+        return Err(Fail::msg(format!("{} value is empty", v.kind())));
+    }
+    Ok(v)
+}

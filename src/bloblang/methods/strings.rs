@@ -1,0 +1,338 @@
+//! String methods.
+
+use std::borrow::Cow;
+
+use super::expected;
+use crate::bloblang::ast::Expr;
+use crate::bloblang::eval::{Cx, Fail, Val, R};
+use crate::bloblang::functions::{arg, arg_int, arg_str};
+use crate::bloblang::value::Value;
+
+type Args<'a> = &'a [Option<Expr>];
+
+fn s(v: Value) -> R<'static> {
+    Ok(Cow::Owned(v))
+}
+
+/// The receiver as a string (bytes are read as UTF-8).
+fn text<'v>(v: &'v Value) -> Result<Cow<'v, str>, Fail> {
+    match v {
+        Value::Str(s) => Ok(Cow::Borrowed(s)),
+        Value::Bytes(b) => Ok(String::from_utf8_lossy(b)),
+        other => Err(expected("string", other)),
+    }
+}
+
+pub fn string<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    match v {
+        Cow::Owned(Value::Str(x)) => s(Value::Str(x)),
+        Cow::Borrowed(Value::Str(_)) => Ok(v),
+        other => s(Value::Str(other.to_text())),
+    }
+}
+
+fn map_str<'a>(v: Val<'a>, f: impl Fn(&str) -> String) -> R<'a> {
+    let t = text(&v)?;
+    s(Value::Str(f(&t)))
+}
+
+pub fn uppercase<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    map_str(v, str::to_uppercase)
+}
+
+pub fn lowercase<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    map_str(v, str::to_lowercase)
+}
+
+pub fn capitalize<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    map_str(v, |t| {
+        let mut out = String::with_capacity(t.len());
+        let mut start = true;
+        for ch in t.chars() {
+            if start && ch.is_alphabetic() {
+                out.extend(ch.to_uppercase());
+            } else {
+                out.push(ch);
+            }
+            start = ch.is_whitespace();
+        }
+        out
+    })
+}
+
+pub fn trim<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let cutset = arg_str(cx, args, 0, "cutset")?;
+    let t = text(&v)?;
+    let out = match cutset {
+        Some(c) => t.trim_matches(|ch| c.contains(ch)).to_string(),
+        None => t.trim().to_string(),
+    };
+    s(Value::Str(out))
+}
+
+pub fn trim_prefix<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let p = arg_str(cx, args, 0, "prefix")?.unwrap_or_default();
+    map_str(v, |t| t.strip_prefix(p.as_str()).unwrap_or(t).to_string())
+}
+
+pub fn trim_suffix<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let p = arg_str(cx, args, 0, "suffix")?.unwrap_or_default();
+    map_str(v, |t| t.strip_suffix(p.as_str()).unwrap_or(t).to_string())
+}
+
+pub fn has_prefix<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let p = arg_str(cx, args, 0, "value")?.unwrap_or_default();
+    s(Value::Bool(text(&v)?.starts_with(p.as_str())))
+}
+
+pub fn has_suffix<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let p = arg_str(cx, args, 0, "value")?.unwrap_or_default();
+    s(Value::Bool(text(&v)?.ends_with(p.as_str())))
+}
+
+pub fn replace_all<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let old = arg_str(cx, args, 0, "old")?.unwrap_or_default();
+    let new = arg_str(cx, args, 1, "new")?.unwrap_or_default();
+    map_str(v, |t| t.replace(old.as_str(), &new))
+}
+
+pub fn replace_many<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let pairs = match arg(cx, args, 0)? {
+        Some(p) => match p.into_owned() {
+            Value::Array(a) if a.len() % 2 == 0 => a,
+            _ => {
+                return Err(Fail::msg(
+                    "replace_many needs an array of old/new string pairs",
+                ))
+            }
+        },
+        None => Vec::new(),
+    };
+    let mut out = text(&v)?.into_owned();
+    for pair in pairs.chunks(2) {
+        let (Value::Str(o), Value::Str(n)) = (&pair[0], &pair[1]) else {
+            return Err(Fail::msg("replace_many needs string pairs"));
+        };
+        out = out.replace(o.as_str(), n);
+    }
+    s(Value::Str(out))
+}
+
+pub fn split<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let d = arg_str(cx, args, 0, "delimiter")?.unwrap_or_default();
+    let t = text(&v)?;
+    let parts: Vec<Value> = if d.is_empty() {
+        t.chars().map(|c| Value::Str(c.to_string())).collect()
+    } else {
+        t.split(d.as_str())
+            .map(|p| Value::Str(p.to_string()))
+            .collect()
+    };
+    s(Value::Array(parts))
+}
+
+pub fn quote<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    map_str(v, |t| {
+        let mut out = String::from("\"");
+        for ch in t.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    })
+}
+
+pub fn unquote<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let t = text(&v)?;
+    let inner = t
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .ok_or_else(|| Fail::msg("invalid syntax: not a quoted string"))?;
+    let mut buf = format!("\"{inner}\"").into_bytes();
+    match Value::from_json_slice(&mut buf) {
+        Ok(Value::Str(x)) => s(Value::Str(x)),
+        _ => Err(Fail::msg("invalid syntax: not a quoted string")),
+    }
+}
+
+pub fn index_of<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let needle = arg_str(cx, args, 0, "value")?.unwrap_or_default();
+    let t = text(&v)?;
+    s(Value::Int(t.find(needle.as_str()).map_or(-1, |i| i as i64)))
+}
+
+pub fn repeat<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let n = arg_int(cx, args, 0, "count")?.unwrap_or(0);
+    if !(0..=1_000_000).contains(&n) {
+        return Err(Fail::msg(format!("invalid repeat count {n}")));
+    }
+    map_str(v, |t| t.repeat(n as usize))
+}
+
+pub fn escape_html<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    map_str(v, |t| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&#34;")
+            .replace('\'', "&#39;")
+    })
+}
+
+pub fn unescape_html<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    map_str(v, |t| {
+        t.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&#34;", "\"")
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&")
+    })
+}
+
+pub fn escape_url_query<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    map_str(v, |t| {
+        let mut out = String::new();
+        for b in t.bytes() {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(b as char)
+                }
+                b' ' => out.push('+'),
+                _ => out.push_str(&format!("%{b:02X}")),
+            }
+        }
+        out
+    })
+}
+
+/// `"%s is %d".format(a, b)`: Go `fmt.Sprintf` verbs `%s %v %d %f %q %x %t %%`, with widths
+/// and precisions.
+pub fn format<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let layout = text(&v)?.into_owned();
+    let mut vals = Vec::with_capacity(args.len());
+    for i in 0..args.len() {
+        vals.push(
+            arg(cx, args, i)?
+                .map(Cow::into_owned)
+                .unwrap_or(Value::Null),
+        );
+    }
+    s(Value::Str(sprintf(&layout, &vals)))
+}
+
+pub fn sprintf(layout: &str, vals: &[Value]) -> String {
+    let mut out = String::new();
+    let mut it = vals.iter();
+    let mut chars = layout.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let mut spec = String::new();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_digit() || matches!(n, '.' | '-' | '+' | ' ' | '#') {
+                spec.push(n);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let Some(verb) = chars.next() else {
+            out.push_str("%!(NOVERB)");
+            break;
+        };
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let Some(v) = it.next() else {
+            out.push_str(&format!("%!{verb}(MISSING)"));
+            continue;
+        };
+        let left = spec.starts_with('-');
+        let spec_n = spec.trim_start_matches(['-', '+', ' ', '#']);
+        let (width, prec) = match spec_n.split_once('.') {
+            Some((w, p)) => (
+                w.parse::<usize>().ok(),
+                Some(p.parse::<usize>().unwrap_or(0)),
+            ),
+            None => (spec_n.parse::<usize>().ok(), None),
+        };
+        let zero = spec_n.starts_with('0') && !left;
+        let body = match (verb, v) {
+            ('d', Value::Int(i)) => i.to_string(),
+            ('d', Value::Float(f)) if f.fract() == 0.0 => (*f as i64).to_string(),
+            ('f' | 'F', Value::Int(i)) => format!("{:.*}", prec.unwrap_or(6), *i as f64),
+            ('f' | 'F', Value::Float(f)) => format!("{:.*}", prec.unwrap_or(6), f),
+            ('e', Value::Float(f)) => format!("{:.*e}", prec.unwrap_or(6), f),
+            ('x', Value::Int(i)) => format!("{i:x}"),
+            ('X', Value::Int(i)) => format!("{i:X}"),
+            ('x', Value::Str(t)) => t.bytes().map(|b| format!("{b:02x}")).collect(),
+            ('q', Value::Str(t)) => {
+                let mut b = Vec::new();
+                crate::bloblang::value::write_json_str(t, &mut b);
+                String::from_utf8_lossy(&b).into_owned()
+            }
+            ('t', Value::Bool(b)) => b.to_string(),
+            ('s' | 'v', Value::Str(t)) => match prec {
+                Some(p) => t.chars().take(p).collect(),
+                None => t.clone(),
+            },
+            ('s' | 'v', Value::Null) => "<nil>".into(),
+            ('s' | 'v', Value::Array(a)) => {
+                let parts: Vec<String> = a.iter().map(go_v).collect();
+                format!("[{}]", parts.join(" "))
+            }
+            ('s' | 'v', Value::Object(_)) => go_v(v),
+            ('s' | 'v', other) => other.to_text(),
+            (verb, other) => format!("%!{verb}({})", other.to_text()),
+        };
+        let body = match width {
+            Some(w) if body.chars().count() < w => {
+                let pad = w - body.chars().count();
+                if left {
+                    format!("{body}{}", " ".repeat(pad))
+                } else if zero {
+                    format!("{}{body}", "0".repeat(pad))
+                } else {
+                    format!("{}{body}", " ".repeat(pad))
+                }
+            }
+            _ => body,
+        };
+        out.push_str(&body);
+    }
+    let extra: Vec<String> = it
+        .map(|v| format!("{}={}", v.kind(), v.to_text()))
+        .collect();
+    if !extra.is_empty() {
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
+    }
+    out
+}
+
+/// Go's `%v` of a decoded JSON value.
+fn go_v(v: &Value) -> String {
+    match v {
+        Value::Null => "<nil>".into(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_v).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => format!(
+            "map[{}]",
+            m.iter()
+                .map(|(k, x)| format!("{k}:{}", go_v(x)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+        other => other.to_text(),
+    }
+}

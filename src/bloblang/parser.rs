@@ -1,0 +1,864 @@
+//! Recursive-descent parser: tokens to the compiled tree in [`super::ast`].
+//!
+//! Operator precedence follows Bento: `* / % |` bind tightest, then `+ -`, then comparisons,
+//! then `&&`, then `||`. Line breaks end statements, except inside brackets and after an
+//! operator; a line starting with `.method()` continues the expression above it.
+
+use std::collections::HashMap;
+
+use super::ast::{BinOp, Expr, Pat, Seg, Stmt, Target};
+use super::error::{line_col, ParseError};
+use super::lexer::{lex, Tok, Token};
+use super::value::{Map, Value};
+use super::{functions, methods};
+
+/// The result of compiling a mapping.
+pub struct Parsed {
+    pub stmts: Vec<Stmt>,
+    pub maps: HashMap<String, Vec<Stmt>>,
+    pub nvars: usize,
+}
+
+pub fn parse_mapping(src: &str) -> Result<Parsed, ParseError> {
+    let mut p = Parser::new(src)?;
+    let stmts = p.statements(true)?;
+    Ok(Parsed {
+        stmts,
+        maps: p.maps,
+        nvars: p.vars.len(),
+    })
+}
+
+/// Parse a single query (for `${! ... }` interpolations).
+pub fn parse_query(src: &str) -> Result<(Expr, usize), ParseError> {
+    let mut p = Parser::new(src)?;
+    p.nl_depth = 1;
+    let e = p.expr()?;
+    p.expect(&Tok::Eof, "the end of the query")?;
+    Ok((e, p.vars.len()))
+}
+
+struct Parser<'s> {
+    src: &'s str,
+    toks: Vec<Token>,
+    pos: usize,
+    /// > 0 inside brackets, where line breaks are plain whitespace.
+    nl_depth: usize,
+    vars: HashMap<String, usize>,
+    params: Vec<(String, u32)>,
+    next_param: u32,
+    maps: HashMap<String, Vec<Stmt>>,
+}
+
+impl<'s> Parser<'s> {
+    fn new(src: &'s str) -> Result<Parser<'s>, ParseError> {
+        Ok(Parser {
+            src,
+            toks: lex(src)?,
+            pos: 0,
+            nl_depth: 0,
+            vars: HashMap::new(),
+            params: Vec::new(),
+            next_param: 0,
+            maps: HashMap::new(),
+        })
+    }
+
+    /// The current token index; past the end it stays on the final `Eof`.
+    fn cur(&self) -> usize {
+        self.pos.min(self.toks.len() - 1)
+    }
+
+    fn skip_nl_if_nested(&mut self) {
+        if self.nl_depth > 0 {
+            self.skip_newlines();
+        }
+    }
+
+    fn skip_newlines(&mut self) {
+        while self.toks[self.cur()].tok == Tok::Newline {
+            self.pos += 1;
+        }
+        self.pos = self.cur();
+    }
+
+    fn peek(&mut self) -> &Tok {
+        self.skip_nl_if_nested();
+        &self.toks[self.cur()].tok
+    }
+
+    fn peek_at(&mut self, n: usize) -> &Tok {
+        self.skip_nl_if_nested();
+        let i = (self.pos + n).min(self.toks.len() - 1);
+        &self.toks[i].tok
+    }
+
+    fn at(&mut self) -> usize {
+        self.skip_nl_if_nested();
+        self.toks[self.cur()].at
+    }
+
+    fn bump(&mut self) -> Tok {
+        self.skip_nl_if_nested();
+        let t = self.toks[self.cur()].tok.clone();
+        self.pos += 1;
+        t
+    }
+
+    fn eat(&mut self, t: &Tok) -> bool {
+        if self.peek() == t {
+            self.bump();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn err<T>(&mut self, expected: &str) -> Result<T, ParseError> {
+        let at = self.at();
+        let found = self.toks[self.cur()].tok.describe();
+        Err(ParseError::at(
+            self.src,
+            at,
+            format!("expected {expected}, found {found}"),
+        ))
+    }
+
+    fn expect(&mut self, t: &Tok, expected: &str) -> Result<(), ParseError> {
+        if self.eat(t) {
+            Ok(())
+        } else {
+            self.err(expected)
+        }
+    }
+
+    fn pos_str(&self, at: usize) -> String {
+        let (l, c) = line_col(self.src, at);
+        format!("{l}:{c}")
+    }
+
+    fn line(&self, at: usize) -> usize {
+        line_col(self.src, at).0
+    }
+
+    /// Statements until the end of the mapping (`top`) or a closing `}`.
+    fn statements(&mut self, top: bool) -> Result<Vec<Stmt>, ParseError> {
+        let saved = std::mem::replace(&mut self.nl_depth, 0);
+        let mut out = Vec::new();
+        loop {
+            self.skip_newlines();
+            match self.peek() {
+                Tok::Eof if top => break,
+                Tok::RBrace if !top => break,
+                Tok::Eof => break,
+                _ => {}
+            }
+            if let Some(s) = self.statement()? {
+                out.push(s);
+            }
+            match self.peek() {
+                Tok::Newline => {}
+                Tok::Eof => {}
+                Tok::RBrace if !top => {}
+                _ => return self.err("a line break after the statement"),
+            }
+        }
+        self.nl_depth = saved;
+        Ok(out)
+    }
+
+    fn statement(&mut self) -> Result<Option<Stmt>, ParseError> {
+        let start = self.at();
+        let line = self.line(start);
+        match self.peek().clone() {
+            Tok::Ident(k) if k == "let" => {
+                self.bump();
+                let name = match self.bump() {
+                    Tok::Ident(n) | Tok::Str(n) => n,
+                    _ => {
+                        self.pos -= 1;
+                        return self.err("a variable name after `let`");
+                    }
+                };
+                self.expect(&Tok::Assign, "`=` after the variable name")?;
+                let expr = self.expr()?;
+                let n = self.vars.len();
+                let slot = *self.vars.entry(name).or_insert(n);
+                Ok(Some(Stmt::Let { slot, expr, line }))
+            }
+            Tok::Ident(k) if k == "meta" && !matches!(self.peek_at(1), Tok::LParen) => {
+                self.bump();
+                let name = match self.peek().clone() {
+                    Tok::Assign => None,
+                    Tok::Dot => {
+                        self.bump();
+                        match self.bump() {
+                            Tok::Ident(n) | Tok::Str(n) => Some(n),
+                            _ => {
+                                self.pos -= 1;
+                                return self.err("a metadata key after `meta.`");
+                            }
+                        }
+                    }
+                    Tok::Ident(n) | Tok::Str(n) => {
+                        self.bump();
+                        Some(n)
+                    }
+                    _ => return self.err("a metadata key or `=` after `meta`"),
+                };
+                self.expect(&Tok::Assign, "`=` after the metadata key")?;
+                let expr = self.expr()?;
+                Ok(Some(Stmt::Assign {
+                    target: Target::Meta(name),
+                    expr,
+                    line,
+                }))
+            }
+            Tok::Meta(name) => {
+                self.bump();
+                self.expect(&Tok::Assign, "`=` after the metadata key")?;
+                let expr = self.expr()?;
+                Ok(Some(Stmt::Assign {
+                    target: Target::Meta(name),
+                    expr,
+                    line,
+                }))
+            }
+            Tok::Ident(k) if k == "map" && matches!(self.peek_at(1), Tok::Ident(_)) => {
+                self.bump();
+                let Tok::Ident(name) = self.bump() else {
+                    return self.err("a map name");
+                };
+                let open = self.at();
+                self.expect(&Tok::LBrace, "`{` to open the map body")?;
+                let body = self.statements(false)?;
+                if !self.eat(&Tok::RBrace) {
+                    let p = self.pos_str(open);
+                    return self.err(&format!("`}}` to close the map `{name}` opened at {p}"));
+                }
+                self.maps.insert(name, body);
+                Ok(None)
+            }
+            Tok::Ident(k) if k == "import" => Err(ParseError::at(
+                self.src,
+                start,
+                "`import` is not supported: paste the imported maps into the mapping",
+            )),
+            Tok::Ident(k) if k == "if" => {
+                self.bump();
+                let mut branches = Vec::new();
+                let mut otherwise = None;
+                let mut open_at = start;
+                loop {
+                    let cond = self.expr()?;
+                    self.expect(&Tok::LBrace, "`{` to open the `if` block")?;
+                    let body = self.statements(false)?;
+                    if !self.eat(&Tok::RBrace) {
+                        let p = self.pos_str(open_at);
+                        return self.err(&format!("`}}` to close the `if` block opened at {p}"));
+                    }
+                    branches.push((cond, body));
+                    if !matches!(self.peek(), Tok::Ident(k) if k == "else") {
+                        break;
+                    }
+                    self.bump();
+                    if matches!(self.peek(), Tok::Ident(k) if k == "if") {
+                        open_at = self.at();
+                        self.bump();
+                        continue;
+                    }
+                    let open = self.at();
+                    self.expect(&Tok::LBrace, "`{` or `if` after `else`")?;
+                    let body = self.statements(false)?;
+                    if !self.eat(&Tok::RBrace) {
+                        let p = self.pos_str(open);
+                        return self.err(&format!("`}}` to close the `else` block opened at {p}"));
+                    }
+                    otherwise = Some(body);
+                    break;
+                }
+                Ok(Some(Stmt::If {
+                    branches,
+                    otherwise,
+                    line,
+                }))
+            }
+            Tok::Ident(k) => {
+                // An assignment target: `root.a.b`, `this.a` (same as root), or a bare path.
+                self.bump();
+                let mut path: Vec<String> = Vec::new();
+                if k != "root" && k != "this" {
+                    path.push(k);
+                }
+                while self.eat(&Tok::Dot) {
+                    match self.bump() {
+                        Tok::Ident(n) | Tok::Str(n) => path.push(n),
+                        Tok::Int(i) => path.push(i.to_string()),
+                        _ => {
+                            self.pos -= 1;
+                            return self.err("a field name after `.`");
+                        }
+                    }
+                }
+                if !self.eat(&Tok::Assign) {
+                    return self.err("`=` (an assignment such as `root.foo = this.bar`)");
+                }
+                let expr = self.expr()?;
+                Ok(Some(Stmt::Assign {
+                    target: Target::Root(path.into()),
+                    expr,
+                    line,
+                }))
+            }
+            Tok::Str(k) => {
+                self.bump();
+                let mut path = vec![k];
+                while self.eat(&Tok::Dot) {
+                    match self.bump() {
+                        Tok::Ident(n) | Tok::Str(n) => path.push(n),
+                        _ => {
+                            self.pos -= 1;
+                            return self.err("a field name after `.`");
+                        }
+                    }
+                }
+                self.expect(&Tok::Assign, "`=`")?;
+                let expr = self.expr()?;
+                Ok(Some(Stmt::Assign {
+                    target: Target::Root(path.into()),
+                    expr,
+                    line,
+                }))
+            }
+            _ => self.err("a statement (`root = ...`, `let x = ...`, `meta x = ...`, `if ...`)"),
+        }
+    }
+
+    pub fn expr(&mut self) -> Result<Expr, ParseError> {
+        self.binary(0)
+    }
+
+    fn binary(&mut self, level: u8) -> Result<Expr, ParseError> {
+        if level > 4 {
+            return self.unary();
+        }
+        let mut lhs = self.binary(level + 1)?;
+        loop {
+            let op = match (level, self.peek()) {
+                (0, Tok::Or) => BinOp::Or,
+                (1, Tok::And) => BinOp::And,
+                (2, Tok::Eq) => BinOp::Eq,
+                (2, Tok::Ne) => BinOp::Ne,
+                (2, Tok::Lt) => BinOp::Lt,
+                (2, Tok::Le) => BinOp::Le,
+                (2, Tok::Gt) => BinOp::Gt,
+                (2, Tok::Ge) => BinOp::Ge,
+                (3, Tok::Plus) => BinOp::Add,
+                (3, Tok::Minus) => BinOp::Sub,
+                (4, Tok::Star) => BinOp::Mul,
+                (4, Tok::Slash) => BinOp::Div,
+                (4, Tok::Percent) => BinOp::Mod,
+                (4, Tok::Pipe) => BinOp::Coalesce,
+                _ => return Ok(lhs),
+            };
+            self.bump();
+            self.skip_newlines();
+            let rhs = self.binary(level + 1)?;
+            lhs = fold(op, lhs, rhs);
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        match self.peek() {
+            Tok::Bang => {
+                self.bump();
+                Ok(Expr::Not(Box::new(self.unary()?)))
+            }
+            Tok::Minus => {
+                let minus_at = self.at();
+                self.bump();
+                // `-5.9.ceil()` is the literal -5.9 with a method, as in Bento.
+                let next = self.toks[self.cur()].clone();
+                if next.at == minus_at + 1 {
+                    let lit = match next.tok {
+                        Tok::Int(i) => Some(Value::Int(-i)),
+                        Tok::Float(f) => Some(Value::Float(-f)),
+                        _ => None,
+                    };
+                    if let Some(v) = lit {
+                        self.bump();
+                        return self.postfix_tail(Expr::Lit(v));
+                    }
+                }
+                let inner = self.unary()?;
+                Ok(match inner {
+                    Expr::Lit(Value::Int(i)) => Expr::Lit(Value::Int(-i)),
+                    Expr::Lit(Value::Float(f)) => Expr::Lit(Value::Float(-f)),
+                    other => Expr::Neg(Box::new(other)),
+                })
+            }
+            _ => self.postfix(),
+        }
+    }
+
+    fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let e = self.primary()?;
+        self.postfix_tail(e)
+    }
+
+    fn postfix_tail(&mut self, mut e: Expr) -> Result<Expr, ParseError> {
+        loop {
+            // A line starting with `.` continues the expression.
+            if self.nl_depth == 0 && self.toks[self.cur()].tok == Tok::Newline {
+                let mut j = self.cur();
+                while self.toks[j].tok == Tok::Newline {
+                    j += 1;
+                }
+                if self.toks[j].tok == Tok::Dot {
+                    self.pos = j;
+                }
+            }
+            match self.peek().clone() {
+                Tok::Dot => {
+                    self.bump();
+                    let seg_at = self.at();
+                    match self.bump() {
+                        Tok::Ident(name) if *self.peek() == Tok::LParen => {
+                            e = self.method(e, name, seg_at)?;
+                        }
+                        Tok::Ident(n) | Tok::Str(n) => e = extend_path(e, Seg::key(n)),
+                        Tok::Int(i) => e = extend_path(e, Seg::key(i.to_string())),
+                        Tok::LParen => {
+                            self.nl_depth += 1;
+                            let body = self.lambda_or_expr()?;
+                            self.nl_depth -= 1;
+                            self.expect(&Tok::RParen, "`)` to close `.(`")?;
+                            e = Expr::Bracket(Box::new(e), Box::new(body));
+                        }
+                        _ => {
+                            self.pos -= 1;
+                            return self.err("a field name or method after `.`");
+                        }
+                    }
+                }
+                Tok::LBracket => {
+                    self.bump();
+                    self.nl_depth += 1;
+                    let idx = self.expr()?;
+                    self.nl_depth -= 1;
+                    self.expect(&Tok::RBracket, "`]` to close the index")?;
+                    e = Expr::Index(Box::new(e), Box::new(idx));
+                }
+                _ => return Ok(e),
+            }
+        }
+    }
+
+    /// Arguments of a call: positional or `name: value`, mapped onto the parameter list.
+    fn args(
+        &mut self,
+        what: &str,
+        params: &[&str],
+        name_at: usize,
+    ) -> Result<Vec<Option<Expr>>, ParseError> {
+        self.expect(&Tok::LParen, "`(`")?;
+        self.nl_depth += 1;
+        let mut out: Vec<Option<Expr>> = Vec::new();
+        let mut named = false;
+        while !matches!(self.peek(), Tok::RParen | Tok::Eof) {
+            let arg_at = self.at();
+            if let (Tok::Ident(n), Tok::Colon) = (self.peek().clone(), self.peek_at(1).clone()) {
+                self.bump();
+                self.bump();
+                let Some(i) = params.iter().position(|p| *p == n) else {
+                    return Err(ParseError::at(
+                        self.src,
+                        arg_at,
+                        format!(
+                            "{what} has no parameter `{n}`; its parameters are: {}",
+                            params.join(", ")
+                        ),
+                    ));
+                };
+                named = true;
+                if out.len() <= i {
+                    out.resize(i + 1, None);
+                }
+                out[i] = Some(self.lambda_or_expr()?);
+            } else {
+                if named {
+                    return Err(ParseError::at(
+                        self.src,
+                        arg_at,
+                        "positional arguments cannot follow named ones",
+                    ));
+                }
+                out.push(Some(self.lambda_or_expr()?));
+            }
+            if !self.eat(&Tok::Comma) {
+                break;
+            }
+        }
+        self.nl_depth -= 1;
+        if !self.eat(&Tok::RParen) {
+            let p = self.pos_str(name_at);
+            return self.err(&format!("`)` to close the arguments of {what} at {p}"));
+        }
+        if out.len() > params.len() && !params.contains(&"...") {
+            return Err(ParseError::at(
+                self.src,
+                name_at,
+                format!(
+                    "{what} takes at most {} argument{}, got {}",
+                    params.len(),
+                    if params.len() == 1 { "" } else { "s" },
+                    out.len()
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn lambda_or_expr(&mut self) -> Result<Expr, ParseError> {
+        if let (Tok::Ident(n), Tok::Arrow) = (self.peek().clone(), self.peek_at(1).clone()) {
+            self.bump();
+            self.bump();
+            self.skip_newlines();
+            let id = self.next_param;
+            self.next_param += 1;
+            self.params.push((n, id));
+            let body = self.expr();
+            self.params.pop();
+            return Ok(Expr::Lambda(id, Box::new(body?)));
+        }
+        self.expr()
+    }
+
+    fn method(&mut self, recv: Expr, name: String, at: usize) -> Result<Expr, ParseError> {
+        match name.as_str() {
+            "or" | "catch" => {
+                let args = self.args(&format!("method `{name}`"), &["default"], at)?;
+                let Some(Some(alt)) = args.into_iter().next() else {
+                    return Err(ParseError::at(
+                        self.src,
+                        at,
+                        format!("method `{name}` needs one argument"),
+                    ));
+                };
+                let (r, a) = (Box::new(recv), Box::new(alt));
+                return Ok(if name == "or" {
+                    Expr::Or(r, a)
+                } else {
+                    Expr::Catch(r, a)
+                });
+            }
+            "apply" => {
+                let args = self.args("method `apply`", &["mapping"], at)?;
+                return match args.into_iter().next() {
+                    Some(Some(Expr::Lit(Value::Str(m)))) => Ok(Expr::Apply(Box::new(recv), m)),
+                    _ => Err(ParseError::at(
+                        self.src,
+                        at,
+                        "method `apply` needs the name of a map as a string literal",
+                    )),
+                };
+            }
+            _ => {}
+        }
+        let Some(spec) = methods::lookup(&name) else {
+            return Err(ParseError::at(
+                self.src,
+                at,
+                format!(
+                    "unrecognised method `{name}`{}",
+                    suggest(&name, methods::names())
+                ),
+            ));
+        };
+        let args = self.args(&format!("method `{}`", spec.name), spec.params, at)?;
+        check_required(self.src, at, spec.name, spec.required, &args)?;
+        Ok(Expr::Method {
+            recv: Box::new(recv),
+            name: spec.name,
+            f: spec.f,
+            args,
+        })
+    }
+
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        let at = self.at();
+        match self.bump() {
+            Tok::Int(i) => Ok(Expr::Lit(Value::Int(i))),
+            Tok::Float(f) => Ok(Expr::Lit(Value::Float(f))),
+            Tok::Str(s) => Ok(Expr::Lit(Value::Str(s))),
+            Tok::Var(n) => match self.vars.get(&n) {
+                Some(slot) => Ok(Expr::Var(*slot, n, Box::new([]))),
+                None => {
+                    // Variables may be read in a named map before any `let` runs.
+                    let slot = self.vars.len();
+                    self.vars.insert(n.clone(), slot);
+                    Ok(Expr::Var(slot, n, Box::new([])))
+                }
+            },
+            Tok::Meta(n) => Ok(Expr::Meta(n)),
+            Tok::LParen => {
+                self.nl_depth += 1;
+                let e = self.lambda_or_expr()?;
+                self.nl_depth -= 1;
+                if !self.eat(&Tok::RParen) {
+                    let p = self.pos_str(at);
+                    return self.err(&format!("`)` to close the `(` opened at {p}"));
+                }
+                Ok(e)
+            }
+            Tok::LBracket => {
+                self.nl_depth += 1;
+                let mut items = Vec::new();
+                while !matches!(self.peek(), Tok::RBracket | Tok::Eof) {
+                    items.push(self.expr()?);
+                    if !self.eat(&Tok::Comma) {
+                        break;
+                    }
+                }
+                self.nl_depth -= 1;
+                if !self.eat(&Tok::RBracket) {
+                    let p = self.pos_str(at);
+                    return self.err(&format!("`,` or `]` to close the array opened at {p}"));
+                }
+                Ok(fold_array(items))
+            }
+            Tok::LBrace => {
+                self.nl_depth += 1;
+                let mut items = Vec::new();
+                while !matches!(self.peek(), Tok::RBrace | Tok::Eof) {
+                    let key = match self.peek().clone() {
+                        Tok::Str(s) => {
+                            self.bump();
+                            Expr::Lit(Value::Str(s))
+                        }
+                        _ => self.expr()?,
+                    };
+                    self.expect(&Tok::Colon, "`:` after the object key")?;
+                    let v = self.expr()?;
+                    items.push((key, v));
+                    if !self.eat(&Tok::Comma) {
+                        break;
+                    }
+                }
+                self.nl_depth -= 1;
+                if !self.eat(&Tok::RBrace) {
+                    let p = self.pos_str(at);
+                    return self.err(&format!("`,` or `}}` to close the object opened at {p}"));
+                }
+                Ok(fold_object(items))
+            }
+            Tok::Ident(k) => self.ident(k, at),
+            _ => {
+                self.pos -= 1;
+                self.err("a value (a literal, a path such as `this.foo`, a function call, ...)")
+            }
+        }
+    }
+
+    fn ident(&mut self, k: String, at: usize) -> Result<Expr, ParseError> {
+        match k.as_str() {
+            "true" => return Ok(Expr::Lit(Value::Bool(true))),
+            "false" => return Ok(Expr::Lit(Value::Bool(false))),
+            "null" => return Ok(Expr::Lit(Value::Null)),
+            "this" => return Ok(Expr::This(Box::new([]))),
+            "root" => return Ok(Expr::Root(Box::new([]))),
+            "if" => return self.if_expr(at),
+            "match" => return self.match_expr(at),
+            _ => {}
+        }
+        if *self.peek() == Tok::LParen {
+            let Some(spec) = functions::lookup(&k) else {
+                return Err(ParseError::at(
+                    self.src,
+                    at,
+                    format!(
+                        "unrecognised function `{k}`{}",
+                        suggest(&k, functions::names())
+                    ),
+                ));
+            };
+            let args = self.args(&format!("function `{}`", spec.name), spec.params, at)?;
+            check_required(self.src, at, spec.name, spec.required, &args)?;
+            return Ok(Expr::Call {
+                name: spec.name,
+                f: spec.f,
+                args,
+            });
+        }
+        if let Some((_, id)) = self.params.iter().rev().find(|(n, _)| *n == k) {
+            return Ok(Expr::Local(*id, Box::new([])));
+        }
+        // A bare name is a path relative to `this` (Bento's older syntax).
+        Ok(Expr::This(Box::new([Seg::key(k)])))
+    }
+
+    fn block_expr(&mut self, what: &str, open_at: usize) -> Result<Expr, ParseError> {
+        self.expect(&Tok::LBrace, &format!("`{{` to open the `{what}` block"))?;
+        self.nl_depth += 1;
+        let e = self.expr()?;
+        self.nl_depth -= 1;
+        if !self.eat(&Tok::RBrace) {
+            let p = self.pos_str(open_at);
+            return self.err(&format!("`}}` to close the `{what}` block opened at {p}"));
+        }
+        Ok(e)
+    }
+
+    fn if_expr(&mut self, at: usize) -> Result<Expr, ParseError> {
+        let mut branches = Vec::new();
+        let mut otherwise = None;
+        loop {
+            let cond = self.expr()?;
+            let body = self.block_expr("if", at)?;
+            branches.push((cond, body));
+            // `else` may follow on the same line or the next one.
+            let mut j = self.cur();
+            while self.toks[j].tok == Tok::Newline {
+                j += 1;
+            }
+            if !matches!(&self.toks[j].tok, Tok::Ident(k) if k == "else") {
+                break;
+            }
+            self.pos = j + 1;
+            if matches!(self.peek(), Tok::Ident(k) if k == "if") {
+                self.bump();
+                continue;
+            }
+            let else_at = self.toks[j].at;
+            otherwise = Some(Box::new(self.block_expr("else", else_at)?));
+            break;
+        }
+        Ok(Expr::If(branches, otherwise))
+    }
+
+    fn match_expr(&mut self, at: usize) -> Result<Expr, ParseError> {
+        let subject = if *self.peek() == Tok::LBrace {
+            None
+        } else {
+            Some(Box::new(self.expr()?))
+        };
+        self.expect(&Tok::LBrace, "`{` to open the `match` block")?;
+        self.nl_depth += 1;
+        let mut arms = Vec::new();
+        while *self.peek() != Tok::RBrace && *self.peek() != Tok::Eof {
+            let pat = if matches!(self.peek(), Tok::Ident(k) if k == "_")
+                && *self.peek_at(1) == Tok::FatArrow
+            {
+                self.bump();
+                Pat::Any
+            } else {
+                match self.expr()? {
+                    Expr::Lit(v) => Pat::Value(v),
+                    other => Pat::Cond(other),
+                }
+            };
+            self.expect(&Tok::FatArrow, "`=>` after the match pattern")?;
+            let body = self.expr()?;
+            arms.push((pat, body));
+            self.eat(&Tok::Comma);
+        }
+        self.nl_depth -= 1;
+        if !self.eat(&Tok::RBrace) {
+            let p = self.pos_str(at);
+            return self.err(&format!("`}}` to close the `match` block opened at {p}"));
+        }
+        Ok(Expr::Match(subject, arms))
+    }
+}
+
+fn check_required(
+    src: &str,
+    at: usize,
+    name: &str,
+    required: usize,
+    args: &[Option<Expr>],
+) -> Result<(), ParseError> {
+    for i in 0..required {
+        if args.get(i).is_none_or(Option::is_none) {
+            return Err(ParseError::at(
+                src,
+                at,
+                format!(
+                    "`{name}` needs {required} argument{}, got {}",
+                    if required == 1 { "" } else { "s" },
+                    args.iter().filter(|a| a.is_some()).count()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn suggest(name: &str, known: impl Iterator<Item = &'static str>) -> String {
+    known
+        .map(|k| (strsim::damerau_levenshtein(name, k), k))
+        .filter(|(d, k)| *d <= 1.max(k.len() / 3))
+        .min()
+        .map_or(String::new(), |(_, k)| format!("; did you mean `{k}`?"))
+}
+
+fn extend_path(e: Expr, seg: Seg) -> Expr {
+    match e {
+        Expr::This(p) => Expr::This(push(p, seg)),
+        Expr::Root(p) => Expr::Root(push(p, seg)),
+        Expr::Local(id, p) => Expr::Local(id, push(p, seg)),
+        Expr::Var(s, n, p) => Expr::Var(s, n, push(p, seg)),
+        Expr::Get(inner, p) => Expr::Get(inner, push(p, seg)),
+        other => Expr::Get(Box::new(other), Box::new([seg])),
+    }
+}
+
+fn push(p: Box<[Seg]>, seg: Seg) -> Box<[Seg]> {
+    let mut v = p.into_vec();
+    v.push(seg);
+    v.into()
+}
+
+/// Constant-fold operators on literals (as Bento does), so `"a" + "b"` costs nothing per message.
+fn fold(op: BinOp, l: Expr, r: Expr) -> Expr {
+    if let (Expr::Lit(_), Expr::Lit(_)) = (&l, &r) {
+        if !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce) {
+            let e = Expr::Bin(op, Box::new(l.clone()), Box::new(r.clone()));
+            if let Some(v) = super::eval_const(&e) {
+                return Expr::Lit(v);
+            }
+        }
+    }
+    Expr::Bin(op, Box::new(l), Box::new(r))
+}
+
+fn fold_array(items: Vec<Expr>) -> Expr {
+    if items.iter().all(|e| matches!(e, Expr::Lit(_))) {
+        return Expr::Lit(Value::Array(
+            items
+                .into_iter()
+                .map(|e| match e {
+                    Expr::Lit(v) => v,
+                    _ => Value::Null,
+                })
+                .collect(),
+        ));
+    }
+    Expr::Array(items)
+}
+
+fn fold_object(items: Vec<(Expr, Expr)>) -> Expr {
+    if items
+        .iter()
+        .all(|(k, v)| matches!(k, Expr::Lit(Value::Str(_))) && matches!(v, Expr::Lit(_)))
+    {
+        let mut m = Map::new();
+        for (k, v) in items {
+            if let (Expr::Lit(Value::Str(k)), Expr::Lit(v)) = (k, v) {
+                m.insert(k, v);
+            }
+        }
+        return Expr::Lit(Value::Object(m));
+    }
+    Expr::Object(items)
+}
