@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 
 use crate::config::Secret;
 use crate::delivery::Ack;
-use crate::observe::{latency, metrics};
+use crate::observe::{health, latency, metrics};
 use crate::runtime::Control;
 
 use super::batch::Batch;
@@ -281,6 +281,12 @@ impl Sender {
             },
         };
         m.output_in_flight.dec();
+        // Readiness: the API answered (anything but a server error) = connected.
+        match out.status {
+            Some(s) if s < 500 => health::set_output_connected(true, ""),
+            Some(s) => health::set_output_connected(false, &format!("POST {url}: HTTP {s}")),
+            None => health::set_output_connected(false, &format!("POST {url}: {}", out.body)),
+        }
         out
     }
 }
