@@ -320,6 +320,10 @@ impl Loop {
     /// Pause (or resume) every owned partition because the pipeline is stalled (or moving
     /// again). Partitions at their checkpoint limit stay paused.
     fn set_downstream_paused(&self, pause: bool) {
+        self.pause_all(pause, true);
+    }
+
+    fn pause_all(&self, pause: bool, announce: bool) {
         let (all, resume) = {
             let mut st = self.ctx().state.lock();
             if st.downstream_paused == pause {
@@ -334,10 +338,12 @@ impl Loop {
             (st.all(), resume)
         };
         if pause {
-            tracing::info!(
+            if announce {
+                tracing::info!(
                 partitions = all.count(),
                 "pipeline stalled: partitions paused, still polling so the group keeps this member"
             );
+            }
             if let Err(e) = self.consumer.pause(&all) {
                 tracing::warn!(error = %e, "pause failed");
             }
@@ -351,7 +357,8 @@ impl Loop {
     /// keeps us) until the pipeline drained or the deadline passed, storing watermarks as acks
     /// arrive, then commit synchronously. Closing the consumer (on drop) leaves the group.
     fn finish(self, ctl: &Control) {
-        self.set_downstream_paused(true);
+        // Stop fetching: nothing polled from here on is taken.
+        self.pause_all(true, false);
         let fallback = Instant::now() + Duration::from_secs(30);
         loop {
             let deadline = ctl.deadline().unwrap_or(fallback);
