@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use common::{committed, create_topic, produce, seq_of, wait_until, Broker};
 
-const N: usize = 40_000;
+const N: usize = 24_000;
 const P: i32 = 4;
-const CHUNK: usize = 4_000;
+const CHUNK: usize = 3_000;
+const BACKLOG: usize = 12_000;
 
 /// Complete lines (a kill can leave a torn last line) and the seqs they carry.
 fn seqs_in(path: &Path) -> Vec<usize> {
@@ -78,12 +79,14 @@ fn kill_minus_9_then_restart_delivers_everything_with_bounded_duplicates() {
     )
     .expect("config");
 
-    // Produce in chunks while the collector runs, so it is still mid-stream when killed.
-    // One message per record batch: tansu cannot fetch from inside a batch (see common).
+    // A backlog before the collector starts (so the kill lands with messages in flight), the
+    // rest produced while it runs. One message per record batch: tansu cannot fetch from
+    // inside a batch (see common::produce).
+    let mut backlog = produce(&broker.addr, "k9", P, 0..BACKLOG, 150, 1);
     let addr = broker.addr.clone();
     let producer = std::thread::spawn(move || {
         let mut landed = HashMap::new();
-        for start in (0..N).step_by(CHUNK) {
+        for start in (BACKLOG..N).step_by(CHUNK) {
             landed.extend(produce(&addr, "k9", P, start..start + CHUNK, 150, 1));
         }
         landed
@@ -101,12 +104,14 @@ fn kill_minus_9_then_restart_delivers_everything_with_bounded_duplicates() {
     let at_kill = committed(&broker.addr, "g-k9", "k9", P);
     let run1 = seqs_in(&out1);
     assert!(run1.len() < N, "the kill must land mid-stream");
+    let window_note = format!("run 1 wrote {} lines before the kill", run1.len());
     assert!(
         at_kill.values().any(|o| *o > 0),
         "offsets were committed while running: {at_kill:?}"
     );
 
-    let landed = producer.join().expect("producer");
+    backlog.extend(producer.join().expect("producer"));
+    let landed = backlog;
     let mut second = Reap(start(&config, &out2, &dir.path().join("err2.log")));
     let seen1: HashSet<usize> = run1.iter().copied().collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
@@ -165,7 +170,7 @@ fn kill_minus_9_then_restart_delivers_everything_with_bounded_duplicates() {
         .count();
     assert!(
         dups.len() <= window,
-        "{} duplicates exceed the un-acked window of {window}",
+        "{} duplicates exceed the un-acked window of {window} ({window_note})",
         dups.len()
     );
     let mut per_part: BTreeMap<i32, i64> = BTreeMap::new();
