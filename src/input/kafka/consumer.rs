@@ -51,10 +51,9 @@ impl Loop {
     /// Hand messages to the pipeline until a stop is requested or the pipeline is gone.
     fn consume(&self, out: &Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
         let m = metrics::get();
-        // Messages polled but not yet taken by the pipeline. It grows only while the pipeline
-        // is full and the partitions are paused; what librdkafka still hands out then is what
-        // it had prefetched before the pause took effect, so the stash is bounded by
-        // librdkafka's own prefetch bound (`queued.max.messages.kbytes`).
+        // The message polled but not yet taken by the pipeline. At most one: nothing is polled
+        // while it waits unless every partition is paused, and messages of paused partitions
+        // are dropped (and re-fetched after the resume), never stashed.
         let mut stash: VecDeque<Message> = VecDeque::new();
         let mut full_since: Option<Instant> = None;
         let mut next_tick = Instant::now() + TICK;
