@@ -23,6 +23,8 @@ pub struct DemoOptions {
 
 const TOPIC: &str = "usage-events";
 const API_KEY: &str = "demo-api-key";
+/// ~300-byte events per partition that fit the mock broker's 5 MB partition log with room.
+const MAX_EVENTS_PER_MOCK_PARTITION: u64 = 12_000;
 
 /// The config the demo runs: the docs' mapping, bulk batching, a dead-letter file.
 fn demo_config(bootstrap: &str, api: std::net::SocketAddr, dead_letter: &str) -> String {
@@ -52,7 +54,7 @@ output:
     batching: {{count: 1000, period: 100ms}}
     retry_backoff: {{initial_interval: 100ms, max_interval: 1s}}
     dead_letter: {{path: "{dead_letter}"}}
-logger: {{level: WARN, format: logfmt}}
+logger: {{level: ${{DEMO_LOG_LEVEL:WARN}}, format: logfmt}}
 shutdown_timeout: 10s
 "#
     )
@@ -79,8 +81,11 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     })
     .context("starting the Flexprice-compatible sink")?;
     let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
+    // librdkafka's mock broker keeps only the newest 5 MB of each partition: spread the sample
+    // events so no partition exceeds ~3.5 MB, or the oldest would be gone before they are read.
+    let partitions = opts.partitions.max(opts.events.div_ceil(MAX_EVENTS_PER_MOCK_PARTITION) as i32);
     cluster
-        .create_topic(TOPIC, opts.partitions, 1)
+        .create_topic(TOPIC, partitions, 1)
         .context("creating the demo topic")?;
     let bootstrap = cluster.bootstrap_servers();
 
@@ -116,14 +121,14 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
         .flush(Duration::from_secs(60))
         .context("flushing demo events")?;
     let invalid = opts.events.checked_div(opts.invalid_every).unwrap_or(0);
-    println!("▶ produced {} usage events into `{TOPIC}` ({} partitions, {invalid} without a customer id)", opts.events, opts.partitions);
+    println!("▶ produced {} usage events into `{TOPIC}` ({} partitions, {invalid} without a customer id)", opts.events, partitions);
 
     let dir = std::env::temp_dir().join(format!("flexprice-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("creating a temp dir")?;
     let dead_letter = dir.join("dead-letter.jsonl");
     let text = demo_config(&bootstrap, sink.addr(), &dead_letter.display().to_string());
     let config =
-        Config::from_str_named("demo", &text, &|_| None).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Config::from_str_named("demo", &text, &|k| std::env::var(k).ok()).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::observe::logs::init(&config.logger);
 
     let ctl = Control::new(config.shutdown_timeout.get());
