@@ -108,6 +108,25 @@ def cpu_seconds(pid):
         return None
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread name (threads of one name summed), from /proc/<pid>/task."""
+    out = {}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    raw = f.read()
+                name = raw[raw.index("(") + 1:raw.rindex(")")]
+                fields = raw.rsplit(")", 1)[1].split()
+                name = re.sub(r"[-]?\d+$", "", name) or name
+                out[name] = round(out.get(name, 0) + (int(fields[11]) + int(fields[12])) / CLK_TCK, 2)
+            except (OSError, ValueError):
+                pass
+    except OSError:
+        pass
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def status_kb(pid, key):
     try:
         with open(f"/proc/{pid}/status") as f:
@@ -135,7 +154,7 @@ class Bench:
     def start_tansu(self):
         self.kport = free_port()
         url = f"tcp://127.0.0.1:{self.kport}"
-        spawn(
+        self.tansu = spawn(
             [self.a.tansu, "broker", "--listener-url", url, "--advertised-listener-url", url,
              "--storage-engine", "memory://tansu/"],
             self.log("tansu"),
@@ -242,6 +261,7 @@ shutdown_timeout: 20s
         cfg = self.collector_config(name, topic, addr, opts)
         logpath = os.path.join(self.logs, f"collector-{name}.log")
         logf = open(logpath, "w")
+        tansu_cpu0 = cpu_seconds(self.tansu.pid) or 0
         p = spawn([os.path.join(self.bin, "flexprice-collector"), "-c", cfg], logf)
         t0 = time.monotonic()
         rec = None
@@ -281,6 +301,9 @@ shutdown_timeout: 20s
                 break
             time.sleep(0.05)
         hwm = status_kb(p.pid, "VmHWM")
+        sink_cpu = cpu_seconds(sink.pid) or 0
+        threads = thread_cpu(p.pid)
+        tansu_cpu = (cpu_seconds(self.tansu.pid) or 0) - tansu_cpu0
         if rec:
             rec.send_signal(signal.SIGINT)
             try:
@@ -314,12 +337,16 @@ shutdown_timeout: 20s
             "cpu_seconds": round(cpu, 2),
             "cpu_s_per_million": round(cpu / max(accepted, 1) * 1e6, 2),
             "peak_rss_mb": round(peak_mb, 1),
+            # The other processes on the same cores, for the same events.
+            "sink_cpu_s_per_million": round(sink_cpu / max(accepted, 1) * 1e6, 2),
+            "broker_cpu_s_per_million": round(tansu_cpu / max(accepted, 1) * 1e6, 2),
             "e2e_p50_ms": float(summary["e2e_p50_ms"]) if "e2e_p50_ms" in summary else None,
             "e2e_p99_ms": float(summary["e2e_p99_ms"]) if "e2e_p99_ms" in summary else None,
             "send_p50_ms": float(summary["send_p50_ms"]) if "send_p50_ms" in summary else None,
             "send_p99_ms": float(summary["send_p99_ms"]) if "send_p99_ms" in summary else None,
             "duplicates": sstats.get("duplicate_events", 0),
             "requests": sstats.get("requests_bulk", 0) + sstats.get("requests_single", 0),
+            "thread_cpu_seconds": threads,
             "settings": opts,
             "rss_mb_timeline": thin(rss, 40),
         }
@@ -349,6 +376,29 @@ shutdown_timeout: 20s
         r["name"] = "python"
         r["wall_seconds"] = round(time.monotonic() - t0, 2)
         return r
+
+
+def _burn(seconds, q):
+    t = time.monotonic()
+    c0 = time.process_time()
+    while time.monotonic() - t < seconds:
+        pass
+    q.put(time.process_time() - c0)
+
+
+def cores_available(seconds=1.0):
+    """How many cores' worth of CPU this machine gives right now: one busy process per core
+    for `seconds`, CPU time got / wall. The machine is shared, so the table says it."""
+    import multiprocessing as mp
+
+    q = mp.Queue()
+    ps = [mp.Process(target=_burn, args=(seconds, q)) for _ in range(os.cpu_count() or 1)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join(timeout=seconds + 10)
+    got = sum(q.get(timeout=5) for _ in ps)
+    return round(got / seconds, 2)
 
 
 def thin(points, k):
@@ -432,8 +482,11 @@ def main():
     ap.add_argument("--sink-threads", type=int, default=2)
     ap.add_argument("--threads", type=int, default=-1, help="pipeline.threads of the collector runs")
     ap.add_argument("--max-in-flight", type=int, default=4)
-    ap.add_argument("--checkpoint-limit", type=int, default=1024)
-    ap.add_argument("--fetch-buffer-cap", type=int, default=256)
+    # Above what can be in flight per partition (queues + open batch + max_in_flight batches):
+    # at checkpoint_limit the input pauses and later seeks back, and tansu 0.6 answers a fetch
+    # that starts inside a record batch with nothing, so a paused partition can stall there.
+    ap.add_argument("--checkpoint-limit", type=int, default=16384)
+    ap.add_argument("--fetch-buffer-cap", type=int, default=4096)
     ap.add_argument("--run-timeout", type=float, default=120)
     ap.add_argument("--sweep", action="store_true", help="also run the tuning-knob sweep")
     ap.add_argument("--only", default="", help="comma list of runs: bulk,docs,python,live")
@@ -452,6 +505,7 @@ def main():
            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "runs": []}
     try:
         print(f"work dir {b.work}", file=sys.stderr)
+        res["cores_available_before"] = cores_available()
         b.start_tansu()
         b.create_topic("bench", args.partitions)
         print(f"loading {args.events:,} events into {args.partitions} partitions ...", file=sys.stderr)
@@ -482,6 +536,7 @@ def main():
         if want("python") and args.python:
             print(f"python baseline, {args.python_events:,} events ...", file=sys.stderr)
             res["python"] = b.python_baseline("bench", args.python_events)
+        res["cores_available_after"] = cores_available()
         for r in res["runs"]:
             r["rss_flatness"] = flatness(r)
         bulk = next((r for r in res["runs"] if r["name"] == "bulk-1000"), None)
@@ -499,6 +554,8 @@ def main():
         json.dump(res, f, indent=1)
     svg_chart(res, os.path.join(args.out, "e2e.svg"))
     print()
+    print(f"CPU available (of {os.cpu_count()} cores, measured): before {res.get('cores_available_before')}, "
+          f"after {res.get('cores_available_after')}")
     print(table(res))
     if "ratio_bulk_vs_raw" in res:
         print(f"\ncollector bulk-1000 / raw consume = {res['ratio_bulk_vs_raw']:.2f}")
