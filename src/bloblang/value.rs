@@ -325,3 +325,44 @@ impl fmt::Display for Value {
         f.write_str(&self.to_json_string())
     }
 }
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    fn json(v: &Value) -> String {
+        let mut out = Vec::new();
+        v.write_json(&mut out);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn numbers_print_as_before() {
+        for i in [0, 7, -7, 10, 1_000_000, i64::MAX, i64::MIN] {
+            assert_eq!(json(&Value::Int(i)), i.to_string());
+        }
+        for (f, want) in [
+            (4.0, "4"),
+            (-2.0, "-2"),
+            (1234.56, "1234.56"),
+            (1e20, "100000000000000000000"),
+            (0.1, "0.1"),
+        ] {
+            assert_eq!(json(&Value::Float(f)), want);
+        }
+        assert_eq!(json(&Value::Float(f64::NAN)), "null");
+    }
+
+    #[test]
+    fn parse_keeps_types_and_last_duplicate_key() {
+        let mut buf =
+            br#"{"a":1,"b":[true,null,2.5,"x\n"],"a":-3,"u":18446744073709551615,"o":{}}"#.to_vec();
+        let v = Value::from_json_slice(&mut buf).expect("valid");
+        assert_eq!(
+            json(&v),
+            r#"{"a":-3,"b":[true,null,2.5,"x\n"],"o":{},"u":18446744073709552000}"#
+        );
+        let mut bad = b"{\"a\":".to_vec();
+        assert!(Value::from_json_slice(&mut bad).is_err());
+    }
+}
