@@ -446,10 +446,11 @@ def svg_chart(res, path):
     """A horizontal bar chart of events/s, hand-written SVG (no plotting library needed)."""
     bars = [("raw librdkafka consume", res["raw"]["events_per_sec"], "#888")]
     for r in res["runs"]:
-        bars.append((f"collector: {r['name']}", r["events_per_sec"], "#2a6fdb"))
+        label = f"collector: {r['name']}" + (" (offered rate)" if r["name"].startswith("live") else "")
+        bars.append((label, r["events_per_sec"], "#2a6fdb"))
     if res.get("python"):
         bars.append(("python: confluent-kafka + SDK", res["python"]["events_per_sec"], "#d9822b"))
-    w, left, bh, gap, top = 760, 250, 26, 10, 40
+    w, left, bh, gap, top = 800, 290, 26, 10, 40
     h = top + len(bars) * (bh + gap) + 30
     vmax = max(v for _, v, _ in bars) or 1
     out = [
