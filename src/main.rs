@@ -8,6 +8,13 @@ use argh::FromArgs;
 
 mod blobl;
 
+/// mimalloc instead of glibc malloc: every event allocates on a processor thread and is freed
+/// on the batcher or a sender thread, and glibc's arenas pay for that hand-over with
+/// consolidation and locking (a quarter of the collector's CPU in the first flamegraph,
+/// perf/README.md). mimalloc's per-thread free lists make those frees cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use flexprice_collector::config::Config;
 use flexprice_collector::observe::logs;
 use flexprice_collector::runtime::{self, Control};

@@ -11,6 +11,53 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// simd-json's reusable parse state, one per thread (see [`Value::from_json_slice`]).
+struct ParserState {
+    buffers: simd_json::Buffers,
+    /// Empty between parses; `reset` gives it the next input's lifetime.
+    tape: Option<simd_json::Tape<'static>>,
+}
+
+impl Default for ParserState {
+    fn default() -> Self {
+        ParserState {
+            buffers: simd_json::Buffers::new(4096),
+            tape: None,
+        }
+    }
+}
+
+/// Buffers grown past this by one huge document are dropped after it, so a thread keeps at
+/// most this much parser memory between messages.
+const KEEP_PARSER_BYTES: usize = 1 << 20;
+
+impl ParserState {
+    fn parse(&mut self, buf: &mut [u8]) -> Result<Value, String> {
+        let big = buf.len() > KEEP_PARSER_BYTES;
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| simd_json::Tape(Vec::new()))
+            .reset();
+        let result = simd_json::fill_tape(buf, &mut self.buffers, &mut tape)
+            .map(|()| {
+                let mut at = 0;
+                Value::from_tape(&tape.0, &mut at)
+            })
+            .map_err(|e| e.to_string());
+        if big {
+            *self = ParserState::default();
+        } else {
+            self.tape = Some(tape.reset());
+        }
+        result
+    }
+}
+
+thread_local! {
+    static PARSER: std::cell::RefCell<ParserState> = std::cell::RefCell::new(ParserState::default());
+}
+
 /// Object map. Keys are kept sorted, which is also how Bento (Go's `encoding/json`) prints them.
 pub type Map = BTreeMap<String, Value>;
 
@@ -55,26 +102,52 @@ impl Value {
     }
 
     /// Parse a JSON document. The buffer is used as scratch space by simd-json.
+    ///
+    /// Straight from simd-json's tape into [`Value`], with the parser's buffers and the tape
+    /// kept per thread: one allocation per string and per map node, nothing else. (Going
+    /// through `simd_json::OwnedValue` built a hash map per object only to move it into a
+    /// `BTreeMap`, and allocated fresh parser buffers on every call.)
     pub fn from_json_slice(buf: &mut [u8]) -> Result<Value, String> {
-        let v: simd_json::OwnedValue = simd_json::to_owned_value(buf).map_err(|e| e.to_string())?;
-        Ok(Value::from_simd(v))
+        PARSER.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut st) => st.parse(buf),
+            // Re-entered on this thread (cannot happen today): parse with fresh buffers.
+            Err(_) => ParserState::default().parse(buf),
+        })
     }
 
-    fn from_simd(v: simd_json::OwnedValue) -> Value {
-        use simd_json::{OwnedValue as O, StaticNode as S};
-        match v {
-            O::Static(S::Null) => Value::Null,
-            O::Static(S::Bool(b)) => Value::Bool(b),
-            O::Static(S::I64(i)) => Value::Int(i),
-            O::Static(S::U64(u)) => i64::try_from(u).map_or(Value::Float(u as f64), Value::Int),
-            O::Static(S::F64(f)) => Value::Float(f),
-            O::String(s) => Value::Str(s),
-            O::Array(a) => Value::Array(a.into_iter().map(Value::from_simd).collect()),
-            O::Object(o) => Value::Object(
-                o.into_iter()
-                    .map(|(k, v)| (k, Value::from_simd(v)))
-                    .collect(),
-            ),
+    fn from_tape(nodes: &[simd_json::Node<'_>], at: &mut usize) -> Value {
+        use simd_json::{Node as N, StaticNode as S};
+        let Some(node) = nodes.get(*at) else {
+            return Value::Null;
+        };
+        *at += 1;
+        match *node {
+            N::Static(S::Null) => Value::Null,
+            N::Static(S::Bool(b)) => Value::Bool(b),
+            N::Static(S::I64(i)) => Value::Int(i),
+            N::Static(S::U64(u)) => i64::try_from(u).map_or(Value::Float(u as f64), Value::Int),
+            N::Static(S::F64(f)) => Value::Float(f),
+            N::String(s) => Value::Str(s.to_owned()),
+            N::Array { len, .. } => {
+                let mut a = Vec::with_capacity(len);
+                for _ in 0..len {
+                    a.push(Value::from_tape(nodes, at));
+                }
+                Value::Array(a)
+            }
+            N::Object { len, .. } => {
+                let mut m = Map::new();
+                for _ in 0..len {
+                    let key = match nodes.get(*at) {
+                        Some(N::String(k)) => *k,
+                        _ => "",
+                    };
+                    *at += 1;
+                    let v = Value::from_tape(nodes, at);
+                    m.insert(key.to_owned(), v);
+                }
+                Value::Object(m)
+            }
         }
     }
 
@@ -250,5 +323,46 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_json_string())
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    fn json(v: &Value) -> String {
+        let mut out = Vec::new();
+        v.write_json(&mut out);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn numbers_print_as_before() {
+        for i in [0, 7, -7, 10, 1_000_000, i64::MAX, i64::MIN] {
+            assert_eq!(json(&Value::Int(i)), i.to_string());
+        }
+        for (f, want) in [
+            (4.0, "4"),
+            (-2.0, "-2"),
+            (1234.56, "1234.56"),
+            (1e20, "100000000000000000000"),
+            (0.1, "0.1"),
+        ] {
+            assert_eq!(json(&Value::Float(f)), want);
+        }
+        assert_eq!(json(&Value::Float(f64::NAN)), "null");
+    }
+
+    #[test]
+    fn parse_keeps_types_and_last_duplicate_key() {
+        let mut buf =
+            br#"{"a":1,"b":[true,null,2.5,"x\n"],"a":-3,"u":18446744073709551615,"o":{}}"#.to_vec();
+        let v = Value::from_json_slice(&mut buf).expect("valid");
+        assert_eq!(
+            json(&v),
+            r#"{"a":-3,"b":[true,null,2.5,"x\n"],"o":{},"u":18446744073709552000}"#
+        );
+        let mut bad = b"{\"a\":".to_vec();
+        assert!(Value::from_json_slice(&mut bad).is_err());
     }
 }
