@@ -422,22 +422,49 @@ fn permanent_errors_are_not_retried_and_go_to_the_dead_letter_file() {
     assert_all_acked(&cp, n);
 }
 
+/// A batch the API keeps failing while it accepts other requests is the batch's problem:
+/// after its retry budget it is dead-lettered with the last status, body and attempt count.
 #[test]
 fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
+    // Batch A fails every attempt; between A's attempts batches B and C, sent after A's
+    // previous failure, are served. A's first failure proves nothing (nothing was accepted
+    // since it was sent); the next two are charged and exhaust retry_max_attempts 1.
     let s = sink(Faults {
-        error_rate: 1.0,
-        error_status: 500,
+        script: vec![500, 0, 500, 0, 500],
         ..Faults::default()
     });
     let (_d, dlq) = tmp();
     let mut run = Running::start(config(
         s.addr(),
         &dlq,
-        json!({"retry_max_attempts": 2, "batching": {"count": 5, "period": "10ms"}}),
+        // A's retries wait >= 400 ms: B and C go out well before them.
+        json!({"retry_max_attempts": 1, "batching": {"count": 5, "period": "10ms"},
+               "retry_backoff": {"initial_interval": "500ms", "max_interval": "500ms"}}),
     ));
+    let failures = |k: u64| {
+        wait_until(Duration::from_secs(5), || {
+            s.stats().status_counts.get(&500).copied().unwrap_or(0) >= k
+        })
+    };
     for i in 0..5 {
         run.send(event("api.call", i));
     }
+    assert!(failures(1));
+    for i in 5..10 {
+        run.send(event("api.call", i));
+    }
+    assert!(wait_until(Duration::from_secs(5), || s
+        .stats()
+        .events_accepted
+        == 5));
+    assert!(failures(2));
+    for i in 10..15 {
+        run.send(event("api.call", i));
+    }
+    assert!(wait_until(Duration::from_secs(5), || s
+        .stats()
+        .events_accepted
+        == 10));
     let (cp, n) = run.finish(WAIT);
     assert_eq!(
         s.stats().status_counts.get(&500),
@@ -449,6 +476,8 @@ fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
     for d in &dl {
         assert_eq!(d["status"], 500);
         assert_eq!(d["attempts"], 3);
+        assert!(d["event"]["properties"].is_object(), "{d}");
+        assert!(d["source"]["offset"].as_i64().is_some_and(|o| o < 5), "{d}");
         assert!(d["response"].as_str().is_some_and(|r| !r.is_empty()), "{d}");
         assert!(
             d["reason"].as_str().is_some_and(|r| r.contains("gave up")),
@@ -599,21 +628,50 @@ fn max_in_flight_requests_really_run_in_parallel_and_never_more() {
     assert_all_acked(&cp, n);
 }
 
+/// An API that accepts nothing (here: connection refused) is an outage, not a bad batch:
+/// the spent retry budget does not dead-letter, the batch is held and retried, and once the
+/// API is back it is delivered.
 #[test]
-fn connection_errors_are_retried_then_dead_lettered() {
-    // A port nobody listens on.
-    let addr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+fn an_outage_holds_batches_past_the_retry_budget_instead_of_dead_lettering() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener); // nobody listens: connection refused
     let (_d, dlq) = tmp();
     let mut run = Running::start(config(addr, &dlq, json!({"retry_max_attempts": 2})));
     run.send(event("api.call", 0));
+    // 10 ms, 20 ms: the budget is spent after ~30 ms; give it ten times that.
+    let held = !wait_until(Duration::from_millis(400), || {
+        !dead_letters(&dlq).is_empty() || run.cp.acked_total() > 0
+    });
+    assert!(held, "an outage must not dead-letter or ack");
+    let s = Sink::start(SinkConfig {
+        listen: addr,
+        api_key: KEY.into(),
+        ..SinkConfig::default()
+    })
+    .expect("sink on the same port");
+    assert!(wait_until(Duration::from_secs(5), || run.cp.watermark() == Some(1)));
     let (cp, n) = run.finish(WAIT);
-    let dl = dead_letters(&dlq);
-    assert_eq!(dl.len(), 1);
-    assert_eq!(dl[0]["status"], serde_json::Value::Null);
-    assert_eq!(dl[0]["attempts"], 3);
+    assert_eq!(s.stats().events_accepted, 1);
+    assert!(dead_letters(&dlq).is_empty());
+    assert_all_acked(&cp, n);
+}
+
+/// Throttling is never the batch's fault: a 429 does not spend the retry budget.
+#[test]
+fn throttling_never_spends_the_retry_budget() {
+    let s = sink(Faults {
+        script: vec![429, 429, 429, 429, 429],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(s.addr(), &dlq, json!({"retry_max_attempts": 1})));
+    run.send(event("api.call", 0));
+    assert!(wait_until(Duration::from_secs(10), || run.cp.watermark() == Some(1)));
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(s.stats().status_counts.get(&429), Some(&5));
+    assert_eq!(s.stats().events_accepted, 1);
+    assert!(dead_letters(&dlq).is_empty());
     assert_all_acked(&cp, n);
 }
 

@@ -83,6 +83,8 @@ impl FlexpriceOutput {
                 api_key: config.api_key.clone(),
                 retry: RetryPolicy::from_config(&config),
                 dead_letter,
+                epoch: Instant::now(),
+                last_accepted_sent: std::sync::atomic::AtomicU64::new(0),
             },
             policy,
         })

@@ -5,7 +5,21 @@
 //! Kafka→HTTP pipelines). Every event of a batch ends in exactly one of three ways: acked
 //! after a 2xx, acked after a durable dead-letter write, or left un-acked (dropped) when the
 //! shutdown deadline passes, to be redelivered on the next start.
-
+//!
+//! The retry budget (`retry_max_attempts`, `retry_backoff.max_elapsed_time`) exists to stop a
+//! batch the API keeps failing *because of that batch* from blocking a sender for ever. An
+//! outage is different: when the API accepts nothing at all, dead-lettering would turn a
+//! transient outage into a manual replay of everything that passed by, while Kafka could
+//! simply keep the backlog (the input pauses its partitions and keeps polling, so the group
+//! keeps us). So a failed attempt spends the budget only when the API has meanwhile accepted
+//! a request that was *sent after this batch's previous failure* (the API is up for others,
+//! so this batch is the problem). Requests that were already in flight when an outage began
+//! and still got their 202 prove nothing about the API now, hence "sent after". While the API
+//! accepts nothing, the batch is held and retried at the capped interval. A 429 never spends
+//! the budget: throttling says "slower", never "this batch is bad". A stop still ends the
+//! wait at `shutdown_timeout`, leaving the batch un-acked for redelivery.
+//!
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
@@ -32,11 +46,18 @@ pub struct Sender {
     pub api_key: Secret,
     pub retry: RetryPolicy,
     pub dead_letter: DeadLetterSink,
+    /// Reference point for [`Sender::last_accepted_sent`].
+    pub epoch: Instant,
+    /// When (nanoseconds after `epoch`) the most recently sent request that the API accepted
+    /// (2xx) was sent, by any sender thread: tells an outage from a batch-specific failure.
+    pub last_accepted_sent: AtomicU64,
 }
 
 /// The result of one HTTP attempt.
 #[derive(Debug)]
 struct Attempt {
+    /// When the request was sent.
+    sent: Instant,
     /// None for transport errors (connect, timeout, reset).
     status: Option<u16>,
     body: String,
@@ -166,10 +187,24 @@ impl Sender {
         }
     }
 
+    fn since_epoch(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn note_accepted(&self, a: &Attempt) {
+        self.last_accepted_sent
+            .fetch_max(self.since_epoch(a.sent), Ordering::AcqRel);
+    }
+
     fn send_with_retry(&self, batch: &Batch, ctl: &Control) -> Outcome {
         let m = metrics::get();
         let first = Instant::now();
         let mut attempts = 0u32;
+        // Failed attempts charged to the budget: see the module docs.
+        let mut charged = 0u32;
+        // The API must accept a request sent after this for a failure to be charged.
+        let mut last_failure = self.since_epoch(first);
+        let mut holding = false;
         loop {
             attempts += 1;
             let a = self.send_once(batch);
@@ -178,8 +213,12 @@ impl Sender {
                 None => (Class::Transient, a.body.clone()),
             };
             match class {
-                Class::Accepted => return Outcome::Accepted,
+                Class::Accepted => {
+                    self.note_accepted(&a);
+                    return Outcome::Accepted;
+                }
                 Class::AcceptedUnexpected => {
+                    self.note_accepted(&a);
                     tracing::warn!(
                         status = a.status.unwrap_or(0),
                         "Flexprice API answered with an unexpected 2xx (expected 202); treating the events as accepted"
@@ -197,27 +236,43 @@ impl Sender {
                 }
                 Class::Transient => {
                     m.output_error.inc();
-                    let retry = attempts; // the retry about to be made, 1-based
+                    let api_up = self.last_accepted_sent.load(Ordering::Acquire) > last_failure;
+                    last_failure = self.since_epoch(Instant::now());
+                    let charge = api_up && a.status != Some(429);
+                    if charge {
+                        charged += 1;
+                    }
                     let give_up = |why: &str| Outcome::Failed {
                         reason: format!("{what}; {why}"),
                         status: a.status,
                         response: a.status.map(|_| a.body.clone()),
                         attempts,
                     };
-                    if retry > self.retry.max_retries {
-                        return give_up(&format!(
-                            "gave up after {attempts} attempts (retry_max_attempts {})",
-                            self.retry.max_retries
-                        ));
-                    }
-                    let wait = self.retry.delay(retry, a.retry_after);
-                    if let Some(max) = self.retry.max_elapsed {
-                        if first.elapsed() + wait > max {
+                    let wait = self.retry.delay(attempts, a.retry_after);
+                    if charge {
+                        if charged > self.retry.max_retries {
                             return give_up(&format!(
-                                "gave up after {attempts} attempts (retry_backoff.max_elapsed_time {})",
-                                crate::config::duration::format(max)
+                                "gave up after {attempts} attempts (retry_max_attempts {})",
+                                self.retry.max_retries
                             ));
                         }
+                        if let Some(max) = self.retry.max_elapsed {
+                            if first.elapsed() + wait > max {
+                                return give_up(&format!(
+                                    "gave up after {attempts} attempts (retry_backoff.max_elapsed_time {})",
+                                    crate::config::duration::format(max)
+                                ));
+                            }
+                        }
+                    } else if !holding && attempts > self.retry.max_retries {
+                        holding = true;
+                        tracing::warn!(
+                            error = %what,
+                            attempts,
+                            events = batch.len(),
+                            "the API accepts nothing right now (outage or throttling): the batch is held and \
+                             retried instead of dead-lettered; Kafka keeps the backlog"
+                        );
                     }
                     tracing::warn!(
                         error = %what,
@@ -269,12 +324,14 @@ impl Sender {
                     .unwrap_or_default();
                 latency::record_batch(started.elapsed());
                 Attempt {
+                    sent: started,
                     status: Some(status),
                     body,
                     retry_after,
                 }
             }
             Err(e) => Attempt {
+                sent: started,
                 status: None,
                 body: format!("request failed: {e}"),
                 retry_after: None,

@@ -1,0 +1,179 @@
+//! Fault matrix, consumer-group rebalances under load (two real collector processes, one
+//! `tansu` broker, one sink): a second instance joins mid-load, takes partitions, then
+//! leaves (gracefully, then the variant where it is killed) — 0 lost, and what comes twice
+//! is bounded by what can be in flight on the moved partitions.
+
+mod common;
+mod fault_harness;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::{create_topic, produce, Broker};
+use fault_harness::{
+    events, expected_ids, mock_expected, mock_produce, report, sink_on, wait_for, Cfg, Collector,
+    Tally,
+};
+use flexprice_collector::sink::Faults;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+
+const P: i32 = 4;
+const LIMIT: usize = 256;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Backend {
+    Tansu,
+    Mock,
+}
+
+/// The broker of a run: held only to keep it alive until the run ends.
+#[allow(dead_code)]
+enum Kafka {
+    Tansu(Broker),
+    Mock(MockCluster<'static, DefaultProducerContext>),
+}
+
+fn run(backend: Backend, leave_by_kill: bool) {
+    let n = events(20_000);
+    let topic = match (backend, leave_by_kill) {
+        (Backend::Tansu, false) => "rb",
+        (Backend::Tansu, true) => "rbk",
+        (Backend::Mock, false) => "rbm",
+        (Backend::Mock, true) => "rbmk",
+    };
+    let group = format!("g-{topic}");
+    let dir = tempfile::tempdir().expect("tmp");
+    let (kafka, addr, expected) = match backend {
+        Backend::Tansu => {
+            let broker = Broker::start();
+            create_topic(&broker.addr, topic, P);
+            let landed = produce(&broker.addr, topic, P, 0..n, 120, 1);
+            let addr = broker.addr.clone();
+            (Kafka::Tansu(broker), addr, expected_ids(topic, &landed))
+        }
+        Backend::Mock => {
+            let cluster = MockCluster::new(1).expect("mock cluster");
+            cluster.create_topic(topic, P, 1).expect("topic");
+            let addr = cluster.bootstrap_servers();
+            mock_produce(&addr, topic, P, n);
+            (Kafka::Mock(cluster), addr, mock_expected(topic, P, n))
+        }
+    };
+    // Paced (~2k events/s) so both rebalances happen mid-load.
+    let sink = sink_on(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        Faults {
+            latency: Duration::from_millis(40),
+            ..Faults::default()
+        },
+    );
+    let cfg = Cfg {
+        checkpoint_limit: LIMIT,
+        batch_count: 20,
+        ..Cfg::new(&addr, topic, &group, sink.addr(), dir.path())
+    };
+    let mut a = Collector::spawn(&cfg, dir.path(), "a");
+    assert!(
+        wait_for(Duration::from_secs(120), || sink.stats().unique_event_ids
+            >= (n / 5) as u64),
+        "load did not start\n{}",
+        a.log_tail(30)
+    );
+    let mut b = Collector::spawn(&cfg, dir.path(), "b");
+    let joined = Instant::now();
+    // B joined once it owns partitions (its log says so) and the load still moves.
+    assert!(
+        wait_for(Duration::from_secs(60), || b
+            .log_text()
+            .contains("partitions assigned")),
+        "second instance never got partitions\n{}",
+        b.log_tail(30)
+    );
+    let join_took = joined.elapsed();
+    let at_join = sink.stats().unique_event_ids;
+    assert!(
+        wait_for(Duration::from_secs(60), || sink.stats().unique_event_ids
+            >= at_join + (n / 10) as u64),
+        "no progress with two members\n{}\n{}",
+        a.log_tail(20),
+        b.log_tail(20)
+    );
+    assert!(
+        sink.stats().unique_event_ids < n as u64,
+        "load finished before the second instance left: the test proves nothing"
+    );
+    let left = Instant::now();
+    if leave_by_kill {
+        b.kill9();
+    } else {
+        b.sigterm();
+        let st = b.wait(Duration::from_secs(15)).expect("B exits");
+        assert!(st.success(), "{st:?}\n{}", b.log_tail(30));
+    }
+    assert!(
+        wait_for(Duration::from_secs(180), || sink.stats().unique_event_ids
+            >= n as u64),
+        "only {} of {n} delivered after B left\n{}",
+        sink.stats().unique_event_ids,
+        a.log_tail(30)
+    );
+    let finish = left.elapsed();
+    assert!(a.running(), "A exited during the rebalances");
+    a.sigterm();
+    assert!(a.wait(Duration::from_secs(15)).is_some_and(|s| s.success()));
+
+    let t = Tally::take(&sink, &expected, &cfg.dead_letter);
+    eprintln!("{t:?}; join {join_took:?}; finish after leave {finish:?}");
+    // Each rebalance can redeliver what was in flight or acked-but-uncommitted on the
+    // partitions that moved: at most checkpoint_limit per partition plus a commit period.
+    let bound = 2 * (P as usize * LIMIT + 500);
+    report(
+        &format!(
+            "rebalance ({}): 2nd instance joins, then leaves by {} mid-load",
+            if backend == Backend::Mock {
+                "MockCluster"
+            } else {
+                "tansu"
+            },
+            if leave_by_kill { "kill -9" } else { "SIGTERM" }
+        ),
+        &t,
+        &format!(
+            "join took {:.1} s; rest done {:.1} s after the leave",
+            join_took.as_secs_f64(),
+            finish.as_secs_f64()
+        ),
+        &format!("dup bound {bound}"),
+    );
+    assert_eq!(t.lost, 0, "lost, e.g. {:?}", t.missing_sample);
+    assert_eq!(t.foreign, 0);
+    assert_eq!(t.dead_lettered, 0);
+    assert!(
+        t.duplicates as usize <= bound,
+        "{} duplicates > {bound}",
+        t.duplicates
+    );
+    drop(kafka);
+}
+
+#[test]
+fn second_instance_joins_and_leaves_gracefully_mid_load() {
+    run(Backend::Tansu, false);
+}
+
+#[test]
+fn second_instance_joins_and_is_killed_mid_load() {
+    run(Backend::Mock, true);
+}
+
+/// The same against tansu. tansu 0.6 does not take a killed member's partitions back: after
+/// its session times out the survivor is re-assigned only its own half, and the other half
+/// is never consumed again (observed: 2 of 4 partitions after the rebalance, no progress
+/// for minutes). Kafka and librdkafka's mock cluster re-assign them; run with `--ignored` to
+/// check a newer tansu.
+#[test]
+#[ignore = "tansu 0.6 never re-assigns a killed member's partitions"]
+fn second_instance_joins_and_is_killed_mid_load_tansu() {
+    run(Backend::Tansu, true);
+}
