@@ -38,3 +38,49 @@ fn parse_error_points_at_the_column() {
         Some("line 1 char 27: expected `)` to close the arguments of method `uppercase` at 1:17, found end of mapping")
     );
 }
+
+/// Compile (and run) `m` on a thread with the main thread's usual 8 MiB stack, where configs
+/// are compiled: a mapping nested past the limit must fail with a located error, not
+/// overflow the stack and abort the process.
+fn compile_on_main_sized_stack(m: String) -> Result<String, String> {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || match run(&m, r#"{"a":1}"#) {
+            Ok(Outcome::Doc(v)) => Ok(v.to_json_string()),
+            Ok(other) => Ok(format!("{other:?}")),
+            Err(e) => Err(e),
+        })
+        .expect("thread")
+        .join()
+        .expect("no panic")
+}
+
+#[test]
+fn deeply_nested_or_chained_mappings_fail_with_a_located_error() {
+    let n = 100_000;
+    let cases = [
+        format!("root = {}{}", "[".repeat(n), "]".repeat(n)),
+        format!("root = {}1{}", "(".repeat(n), ")".repeat(n)),
+        format!("root = {}true", "!".repeat(n)),
+        format!("root = {}1", "-".repeat(n)),
+        format!("root = \"a\"{}", ".string()".repeat(n)),
+        format!("root = {}1", "this.a + ".repeat(n)),
+        format!("root = this{}", "[0]".repeat(n)),
+        format!("root = {}1{}", "if true { ".repeat(n), "}".repeat(n)),
+        format!("{}root = 1{}", "if true {\n".repeat(n), "\n}".repeat(n)),
+    ];
+    for m in cases {
+        let err = compile_on_main_sized_stack(m.clone()).expect_err("too deep");
+        assert!(
+            err.contains("nested or chained too deeply") && err.contains("line "),
+            "{err} for {}",
+            &m[..40]
+        );
+    }
+    // Well inside the limit still works.
+    let ok = format!("root = {}1{}", "[".repeat(100), "]".repeat(100));
+    let out = compile_on_main_sized_stack(ok).expect("100 levels compile");
+    assert!(out.starts_with("[[[[") && out.contains('1'));
+    let chain = format!("root = \"a\"{}", ".uppercase()".repeat(200));
+    assert_eq!(compile_on_main_sized_stack(chain).as_deref(), Ok("\"A\""));
+}
