@@ -55,9 +55,24 @@ impl Value {
     }
 
     /// Parse a JSON document. The buffer is used as scratch space by simd-json.
+    ///
+    /// Nesting is bounded by [`MAX_JSON_DEPTH`] (simd-json's limit, enforced while parsing,
+    /// before any `Value` is built): every later step on a document (conversion, mapping,
+    /// encoding, `Drop`) recurses once per level, so a payload 10 000 levels deep is refused
+    /// here with a clear error instead of overflowing a processor thread's stack.
     pub fn from_json_slice(buf: &mut [u8]) -> Result<Value, String> {
-        let v: simd_json::OwnedValue = simd_json::to_owned_value(buf).map_err(|e| e.to_string())?;
-        Ok(Value::from_simd(v))
+        match simd_json::to_owned_value(buf) {
+            Ok(v) => Ok(Value::from_simd(v)),
+            // simd-json validates UTF-8 in bulk and reports byte 0; find the real spot (the
+            // buffer is untouched when validation fails, it is only rewritten afterwards).
+            Err(e) if matches!(e.error(), simd_json::ErrorType::InvalidUtf8) => {
+                let at = std::str::from_utf8(buf)
+                    .err()
+                    .map_or(0, |u| u.valid_up_to());
+                Err(format!("invalid UTF-8 at byte {at}"))
+            }
+            Err(e) => Err(json_error(e)),
+        }
     }
 
     fn from_simd(v: simd_json::OwnedValue) -> Value {
@@ -169,6 +184,41 @@ impl Value {
         self.write_json(&mut out);
         // write_json only emits valid UTF-8.
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Deepest nesting of arrays and objects a parsed document may have (simd-json's default,
+/// the same as simdjson's). The Flexprice API nests events at most a few levels.
+pub const MAX_JSON_DEPTH: usize = simd_json::DEFAULT_MAX_DEPTH;
+
+/// simd-json's errors read `InvalidUtf8 at character 7`; say what is wrong in words a user
+/// reading the dead-letter file understands, keeping the byte offset.
+fn json_error(e: simd_json::Error) -> String {
+    use simd_json::ErrorType as E;
+    let at = e.index();
+    let what = match e.error() {
+        E::DepthLimitExceeded => {
+            return format!("nested deeper than {MAX_JSON_DEPTH} levels (at byte {at})")
+        }
+        E::InvalidUtf8 => "invalid UTF-8".to_string(),
+        E::Eof => return "unexpected end of input (empty or truncated)".to_string(),
+        E::TrailingData => "trailing data after the document".to_string(),
+        E::InvalidNumber | E::InvalidExponent => "invalid number".to_string(),
+        E::InvalidEscape | E::InvalidUnicodeEscape | E::InvalidUnicodeCodepoint => {
+            "invalid escape in a string".to_string()
+        }
+        E::UnterminatedString => "unterminated string".to_string(),
+        E::InputTooLarge => return "document larger than 4 GiB".to_string(),
+        // simd-json reports most structural problems as a bare `Syntax` at byte 0, or an
+        // `InternalError` on the first character that cannot start a value.
+        _ if at == 0 && e.character().is_none() => {
+            return "syntax error (malformed or truncated document)".to_string()
+        }
+        _ => "syntax error".to_string(),
+    };
+    match e.character() {
+        Some(c) if !c.is_control() => format!("{what} at byte {at} ('{c}')"),
+        _ => format!("{what} at byte {at}"),
     }
 }
 
