@@ -84,3 +84,26 @@ fn deeply_nested_or_chained_mappings_fail_with_a_located_error() {
     let chain = format!("root = \"a\"{}", ".uppercase()".repeat(200));
     assert_eq!(compile_on_main_sized_stack(chain).as_deref(), Ok("\"A\""));
 }
+
+#[test]
+fn large_and_tiny_floats_are_written_as_json_that_parses_back() {
+    for (f, want) in [
+        (2.5e115, "2.5e+115"),
+        (-6.3e206, "-6.3e+206"),
+        (1e19, "1e+19"),
+        (1e-7, "1e-7"),
+        (1.5e15, "1500000000000000"),
+        (123.25, "123.25"),
+        (4.0, "4"),
+    ] {
+        let mut out = Vec::new();
+        Value::Float(f).write_json(&mut out);
+        assert_eq!(String::from_utf8_lossy(&out), want);
+        let back = Value::from_json_slice(&mut out).expect("parses back");
+        match back {
+            Value::Float(g) => assert_eq!(g, f),
+            Value::Int(i) => assert_eq!(i as f64, f),
+            other => panic!("{other:?}"),
+        }
+    }
+}
