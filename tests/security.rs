@@ -244,3 +244,181 @@ fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     std::fs::write(&p, body).expect("write");
     p
 }
+
+const API_KEY: &str = "fp_sk_live_7d1c9a0b33e4";
+const KAFKA_PASSWORD: &str = "kafka_pw_51f0e2c8aa17";
+const SECRET_ENV: [(&str, &str); 2] = [
+    ("TEST_FLEXPRICE_API_KEY", API_KEY),
+    ("TEST_KAFKA_PASSWORD", KAFKA_PASSWORD),
+];
+
+fn assert_no_secret(what: &str, text: &str) {
+    for secret in [API_KEY, KAFKA_PASSWORD] {
+        assert!(
+            !text.contains(secret),
+            "{what} contains a secret:\n{}",
+            text.lines()
+                .filter(|l| l.contains(secret))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+fn http_get(addr: &str, path: &str) -> String {
+    ureq::get(&format!("http://{addr}{path}"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .ok()
+        .and_then(|mut r| r.body_mut().read_to_string().ok())
+        .unwrap_or_default()
+}
+
+/// The API key and the SASL password, given through environment variables, never appear in
+/// anything the collector prints at TRACE level (its own lines, librdkafka's with `debug: all`,
+/// ureq's), in what its HTTP server serves, in the dead-letter file, or in `echo`/`lint` output,
+/// on a failing path (broker refuses SASL, API answers 401) and a succeeding one.
+#[test]
+fn secrets_never_appear_in_logs_metrics_errors_or_echo() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let broker = common::Broker::start();
+    let good = Sink::start(SinkConfig {
+        api_key: API_KEY.into(),
+        ..SinkConfig::default()
+    })
+    .expect("sink");
+    let refusing = Sink::start(SinkConfig {
+        api_key: "another-key".into(),
+        ..SinkConfig::default()
+    })
+    .expect("sink");
+    let dlq = dir.path().join("dl.jsonl");
+    let output = |sink: &Sink| {
+        format!(
+            "output:\n  flexprice:\n    api_host: '{}'\n    api_key: '${{TEST_FLEXPRICE_API_KEY}}'\n\
+             \x20   scheme: http\n    retry_max_attempts: 0\n    dead_letter: {{path: '{}'}}\n",
+            sink.addr(),
+            dlq.display()
+        )
+    };
+    let logger = "logger: {level: TRACE, format: logfmt}\n";
+
+    // 1. Kafka with SASL against a broker that does not speak it, librdkafka debug on: the
+    //    failing input path; scrape every HTTP endpoint meanwhile.
+    let port = free_port();
+    let kafka = format!(
+        "http: {{enabled: true, address: '127.0.0.1:{port}'}}\n\
+         input:\n  kafka:\n    addresses: ['{}']\n    topics: [t]\n    consumer_group: g\n\
+         \x20   sasl: {{mechanism: PLAIN, user: alice, password: '${{TEST_KAFKA_PASSWORD}}'}}\n\
+         \x20   librdkafka_options: {{debug: all}}\n{}{logger}",
+        broker.addr,
+        output(&good)
+    );
+    let cfg = dir.path().join("kafka.yaml");
+    std::fs::write(&cfg, &kafka).expect("config");
+    let mut child = Command::new(BIN)
+        .args(["--log-level", "TRACE", "-c"])
+        .arg(&cfg)
+        .envs(SECRET_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(dir.path().join("kafka.log")).expect("log"))
+        .spawn()
+        .expect("collector");
+    let addr = format!("127.0.0.1:{port}");
+    let log = || std::fs::read_to_string(dir.path().join("kafka.log")).unwrap_or_default();
+    common::wait_until(WAIT, "the SASL attempt in the log", || {
+        log().to_lowercase().contains("sasl") && std::net::TcpStream::connect(&addr).is_ok()
+    });
+    let mut served = String::new();
+    for path in [
+        "/metrics",
+        "/ready",
+        "/ping",
+        "/version",
+        "/stats",
+        "/debug/config",
+    ] {
+        served.push_str(&http_get(&addr, path));
+    }
+    assert!(served.contains("bento_input_received"), "{served}");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    common::wait_until(WAIT, "the collector to stop", || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    let out = child.wait_with_output().expect("output");
+    let kafka_log = format!("{}{}", String::from_utf8_lossy(&out.stdout), log());
+    assert!(
+        kafka_log.lines().count() > 20,
+        "TRACE logging was on:\n{kafka_log}"
+    );
+    eprintln!(
+        "kafka run: {} lines, {} bytes served",
+        kafka_log.lines().count(),
+        served.len()
+    );
+    assert_no_secret("the Kafka run's output", &kafka_log);
+    assert_no_secret("the HTTP endpoints", &served);
+
+    // 2. The API refuses the key (401): dead-lettered; 3. the API accepts it.
+    let stdin_cfg = |sink: &Sink| {
+        format!(
+            "http: {{enabled: false}}\ninput:\n  stdin: {{}}\n{}{logger}",
+            output(sink)
+        )
+    };
+    let refused = run(
+        dir.path(),
+        &stdin_cfg(&refusing),
+        EVENT,
+        &["--log-level", "TRACE"],
+        &SECRET_ENV,
+    );
+    assert!(refused.status.success(), "{}", text(&refused));
+    assert_eq!(refusing.stats().rejected_401, 1, "{}", text(&refused));
+    let dead = std::fs::read_to_string(&dlq).expect("dead letter");
+    assert!(dead.contains("401"), "{dead}");
+    let accepted = run(
+        dir.path(),
+        &stdin_cfg(&good),
+        EVENT,
+        &["--log-level", "TRACE"],
+        &SECRET_ENV,
+    );
+    assert!(accepted.status.success(), "{}", text(&accepted));
+    assert_eq!(good.stats().events_accepted, 1, "{}", text(&accepted));
+    assert_no_secret("the refused run's output", &text(&refused));
+    assert_no_secret("the accepted run's output", &text(&accepted));
+    assert_no_secret("the dead-letter file", &dead);
+
+    // 4. echo and lint.
+    for cmd in ["echo", "lint"] {
+        let mut c = Command::new(BIN);
+        c.arg(cmd);
+        if cmd == "echo" {
+            c.arg("-c");
+        }
+        let o = c.arg(&cfg).envs(SECRET_ENV).output().expect(cmd);
+        assert!(o.status.success(), "{cmd}: {}", text(&o));
+        assert_no_secret(cmd, &text(&o));
+    }
+    // And a config error that quotes the line holding the secret's variable.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        kafka.replace("topics: [t]", "topics: [t]\n    topic: x"),
+    )
+    .expect("bad config");
+    let o = Command::new(BIN)
+        .arg("lint")
+        .arg(&bad)
+        .envs(SECRET_ENV)
+        .output()
+        .expect("lint");
+    assert!(!o.status.success());
+    assert_no_secret("a config error", &text(&o));
+}
