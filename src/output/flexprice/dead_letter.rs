@@ -1,6 +1,7 @@
 //! The dead-letter sink: events the API will not take, written where a human can find them.
 //!
-//! A JSONL file opened in append mode with mode 0600 (events can carry customer data). Every
+//! A JSONL file opened in append mode, created with mode 0600 (events can carry customer data;
+//! an existing file keeps its mode, with a warning when others can read it). Every
 //! write ends with `fsync`, and only then are the events acked: an acked event is either at
 //! the API or durably on disk here.
 
@@ -62,6 +63,22 @@ impl DeadLetterSink {
             opts.mode(0o600);
         }
         let file = opts.open(path)?;
+        // `mode` applies only when the file is created. An existing file keeps the
+        // permissions its owner gave it (never widened, never silently changed: a log
+        // shipper may have been granted read access on purpose), but readable by others it
+        // exposes customer data, so say so at start.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = file.metadata()?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:03o}"),
+                    "the dead-letter file is readable or writable by other users; it holds event payloads (customer data): `chmod 600` it unless that is intended"
+                );
+            }
+        }
         Ok(DeadLetterSink {
             path: path.to_path_buf(),
             file: Mutex::new(file),
