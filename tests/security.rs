@@ -422,3 +422,107 @@ fn secrets_never_appear_in_logs_metrics_errors_or_echo() {
     assert!(!o.status.success());
     assert_no_secret("a config error", &text(&o));
 }
+
+/// Listening TCP sockets on `port` from /proc/net/tcp and tcp6: their local addresses as
+/// the kernel reports them (hex, e.g. `0100007F` = 127.0.0.1, `00000000` = 0.0.0.0).
+fn listening_on(port: u16) -> Vec<String> {
+    let mut out = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state)) = (f.get(1), f.get(3)) else {
+                continue;
+            };
+            let Some((ip, p)) = local.split_once(':') else {
+                continue;
+            };
+            if *state == "0A" && u16::from_str_radix(p, 16).ok() == Some(port) {
+                out.push(ip.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// `http.address: 127.0.0.1:PORT` binds the metrics server to the loopback interface only:
+/// the kernel's socket table shows 127.0.0.1, where `0.0.0.0` shows the wildcard.
+#[test]
+fn metrics_server_can_bind_to_localhost_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    for (host, want) in [("127.0.0.1", "0100007F"), ("0.0.0.0", "00000000")] {
+        let port = free_port();
+        let cfg = dir.path().join("c.yaml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "http: {{enabled: true, address: '{host}:{port}'}}\n\
+                 input:\n  stdin: {{}}\noutput:\n  drop: {{}}\n"
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(BIN)
+            .arg("-c")
+            .arg(&cfg)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("collector");
+        common::wait_until(WAIT, "the metrics server to listen", || {
+            !listening_on(port).is_empty()
+        });
+        let bound = listening_on(port);
+        let metrics = http_get(&format!("127.0.0.1:{port}"), "/metrics");
+        drop(child.stdin.take()); // end of input: the collector stops
+        common::wait_until(WAIT, "the collector to stop", || {
+            matches!(child.try_wait(), Ok(Some(_)))
+        });
+        assert_eq!(bound, vec![want.to_string()], "{host}: bound to {bound:?}");
+        assert!(metrics.contains("bento_input_received"), "{metrics}");
+    }
+}
+
+/// The dead-letter file is created 0600; an existing file keeps its mode, and a start-up
+/// warning says when others can read it.
+#[test]
+fn dead_letter_file_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tmp");
+    let sink = Sink::start(SinkConfig::default()).expect("sink");
+    let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    let cfg = |dlq: &Path| {
+        format!(
+            "http: {{enabled: false}}\ninput:\n  stdin: {{}}\noutput:\n  flexprice:\n\
+             \x20   api_host: '{}'\n    api_key: test-key\n    scheme: http\n\
+             \x20   dead_letter: {{path: '{}'}}\n",
+            sink.addr(),
+            dlq.display()
+        )
+    };
+    let bad_event = "{\"event_name\":\"\"}\n";
+
+    let fresh = dir.path().join("fresh.jsonl");
+    let out = run(dir.path(), &cfg(&fresh), bad_event, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(dead_letters(&fresh).len(), 1);
+    assert_eq!(mode(&fresh), 0o600, "created private");
+    assert!(!text(&out).contains("readable or writable by other users"));
+
+    let shared = dir.path().join("shared.jsonl");
+    std::fs::write(&shared, "").expect("create");
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = run(dir.path(), &cfg(&shared), bad_event, &[], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(dead_letters(&shared).len(), 1);
+    assert_eq!(mode(&shared), 0o644, "an existing file keeps its mode");
+    let log = text(&out);
+    let warn = log
+        .lines()
+        .find(|l| l.contains("readable or writable by other users"))
+        .unwrap_or_else(|| panic!("no warning about the file mode:\n{log}"));
+    assert!(
+        warn.contains("level=warning") && warn.contains("644"),
+        "{warn}"
+    );
+}
