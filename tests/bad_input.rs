@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
 use common::{committed, create_topic, free_port, wait_until, Broker};
 use flexprice_collector::sink::{Sink, SinkConfig};
 use parking_lot::Mutex;
@@ -413,6 +414,19 @@ fn bad_input_is_dead_lettered_with_its_reason_and_the_pipeline_keeps_going() {
                     }
                     if r["source"]["topic"] != TOPIC || r["event"].is_null() {
                         failures.push(format!("{name}: record lacks its source or payload"));
+                    }
+                    // The exact payload can be recovered from the record, to fix and replay.
+                    let i = offsets.iter().position(|o| o == offset).expect("offset");
+                    let raw = payloads[i].clone().unwrap_or_default();
+                    let kept = match (r["event"].as_str(), r["event_base64"].as_str()) {
+                        (_, Some(b64)) => {
+                            base64::engine::general_purpose::STANDARD.decode(b64).ok()
+                        }
+                        (Some(text), None) => Some(text.as_bytes().to_vec()),
+                        (None, None) => None,
+                    };
+                    if kept.as_deref() != Some(&raw[..]) {
+                        failures.push(format!("{name}: payload not kept byte for byte"));
                     }
                 }
                 None => failures.push(format!("{name}: not dead-lettered")),

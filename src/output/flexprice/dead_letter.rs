@@ -9,6 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use base64::Engine;
 use parking_lot::Mutex;
 
 use crate::input::Origin;
@@ -123,7 +124,22 @@ fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b",\"event\":");
     match r.event {
         Payload::Event(json) => out.extend_from_slice(json),
-        Payload::Raw(raw) => json_str(&String::from_utf8_lossy(raw), out),
+        Payload::Raw(raw) => match std::str::from_utf8(raw) {
+            Ok(text) => json_str(text, out),
+            Err(_) => {
+                // JSON strings cannot hold arbitrary bytes: `event` shows the payload with
+                // U+FFFD in place of the bad bytes, for reading; `event_base64` keeps the
+                // exact bytes, so the message can be repaired and replayed.
+                json_str(&String::from_utf8_lossy(raw), out);
+                out.extend_from_slice(b",\"event_base64\":\"");
+                out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(raw)
+                        .as_bytes(),
+                );
+                out.push(b'"');
+            }
+        },
     }
     out.extend_from_slice(b",\"source\":{\"topic\":");
     json_str(&r.origin.topic, out);
@@ -201,6 +217,8 @@ mod tests {
         assert_eq!(lines[0]["source"]["offset"], 41);
         assert_eq!(lines[1]["status"], serde_json::Value::Null);
         assert_eq!(lines[1]["event"], "not \u{fffd}json");
+        assert_eq!(lines[1]["event_base64"], "bm90IP9qc29u", "exact bytes kept");
+        assert!(lines[0].get("event_base64").is_none());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
