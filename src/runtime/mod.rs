@@ -197,32 +197,25 @@ fn process_loop(
     let m = metrics::get();
     for msg in rx {
         let mut part = Part::new(msg.payload, msg.origin);
-        let mut failure = None;
-        let mut dropped = false;
-        for p in processors {
-            match p.process(&mut part) {
-                Ok(Step::Continue) => {}
-                Ok(Step::Drop) => {
-                    dropped = true;
-                    break;
-                }
-                Err(e) => {
-                    failure = Some(e.0);
-                    break;
-                }
-            }
-        }
-        if dropped {
+        // A panic in a processor or the encoder is a bug, but it must cost one message, not
+        // the worker thread: with every worker gone the pipeline would stall with nothing
+        // logged after the panic. The message is dead-lettered with the panic's text.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_processors(&mut part, processors, encoder)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, topic = %part.origin.topic, partition = part.origin.partition, offset = part.origin.offset, "processing panicked (a bug); dead-lettering the message");
+            Some(Err(format!("internal error while processing (a bug, please report it): {what}")))
+        });
+        let Some(outcome) = outcome else {
             m.processor_dropped.inc();
             Ack::ack(msg.ack);
             continue;
-        }
-        let outcome = match failure {
-            Some(reason) => Err(reason),
-            None => part
-                .take_value()
-                .map_err(|e| e.0)
-                .and_then(|doc| encoder.encode(&doc, &part.origin)),
         };
         let (origin, raw) = part.into_parts();
         let body = match outcome {
@@ -242,5 +235,85 @@ fn process_loop(
         {
             return; // output gone: what is left stays un-acked and is redelivered
         }
+    }
+}
+
+/// Run every processor and encode the result. `None`: filtered out (`deleted()`).
+fn run_processors(
+    part: &mut Part,
+    processors: &[Box<dyn Processor>],
+    encoder: &dyn Encoder,
+) -> Option<Result<Vec<u8>, String>> {
+    for p in processors {
+        match p.process(part) {
+            Ok(Step::Continue) => {}
+            Ok(Step::Drop) => return None,
+            Err(e) => return Some(Err(e.0)),
+        }
+    }
+    Some(
+        part.take_value()
+            .map_err(|e| e.0)
+            .and_then(|doc| encoder.encode(&doc, &part.origin)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bloblang::Value;
+    use crate::input::Origin;
+    use crate::processor::ProcessError;
+
+    struct Panics;
+    impl Processor for Panics {
+        fn process(&self, part: &mut Part) -> Result<Step, ProcessError> {
+            if part.raw() == b"boom" {
+                panic!("index out of bounds: the len is 0 but the index is 3");
+            }
+            Ok(Step::Continue)
+        }
+    }
+
+    struct Raw;
+    impl Encoder for Raw {
+        fn encode(&self, doc: &Value, _: &Origin) -> Result<Vec<u8>, String> {
+            Ok(doc.to_json_string().into_bytes())
+        }
+    }
+
+    /// A processor that panics on one message: that message is dead-lettered with the panic's
+    /// text, the same worker goes on with the next ones.
+    #[test]
+    fn a_panicking_processor_costs_one_message_not_the_worker() {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(4);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+        for p in [&b"1"[..], b"boom", b"2"] {
+            in_tx
+                .send(Message {
+                    payload: p.to_vec(),
+                    origin: Origin::default(),
+                    ack: Ack::none(),
+                })
+                .expect("queued");
+        }
+        drop(in_tx);
+        let procs: Vec<Box<dyn Processor>> = vec![Box::new(Panics)];
+        process_loop(&in_rx, &out_tx, &procs, &Raw);
+        drop(out_tx);
+        let got: Vec<Body> = out_rx.iter().map(|e| e.body).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(matches!(&got[0], Body::Ready(b) if b == b"1"));
+        match &got[1] {
+            Body::Failed { raw, reason } => {
+                assert_eq!(raw, b"boom");
+                assert!(
+                    reason.contains("internal error") && reason.contains("index out of bounds"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&got[2], Body::Ready(b) if b == b"2"));
     }
 }
