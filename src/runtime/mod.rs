@@ -220,7 +220,10 @@ fn process_loop(
         let (origin, raw) = part.into_parts();
         let body = match outcome {
             Ok(bytes) => Body::Ready(bytes),
-            Err(reason) => Body::Failed { raw, reason },
+            Err(reason) => Body::Failed {
+                raw,
+                reason: bounded_reason(reason),
+            },
         };
         if matches!(body, Body::Failed { .. }) {
             m.processor_error.inc();
@@ -236,6 +239,25 @@ fn process_loop(
             return; // output gone: what is left stays un-acked and is redelivered
         }
     }
+}
+
+/// Longest failure reason kept, in bytes. Reasons quote the input (a field name, a timestamp,
+/// the string `.number()` could not parse), and a 5 MB field name would otherwise make a 5 MB
+/// log line per message and a reason as large as the payload in the dead-letter record, which
+/// keeps the payload itself in full anyway.
+const MAX_REASON: usize = 1024;
+
+fn bounded_reason(mut reason: String) -> String {
+    if reason.len() > MAX_REASON {
+        let total = reason.len();
+        let mut end = MAX_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push_str(&format!("… (reason cut at {MAX_REASON} of {total} bytes)"));
+    }
+    reason
 }
 
 /// Run every processor and encode the result. `None`: filtered out (`deleted()`).
@@ -278,7 +300,39 @@ mod tests {
     struct Raw;
     impl Encoder for Raw {
         fn encode(&self, doc: &Value, _: &Origin) -> Result<Vec<u8>, String> {
-            Ok(doc.to_json_string().into_bytes())
+            match doc {
+                Value::Str(s) if s.starts_with("long") => {
+                    Err(format!("bad `{}`", "é".repeat(5000)))
+                }
+                _ => Ok(doc.to_json_string().into_bytes()),
+            }
+        }
+    }
+
+    #[test]
+    fn long_reasons_are_cut_on_a_char_boundary() {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(1);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(1);
+        in_tx
+            .send(Message {
+                payload: br#""long""#.to_vec(),
+                origin: Origin::default(),
+                ack: Ack::none(),
+            })
+            .expect("queued");
+        drop(in_tx);
+        process_loop(&in_rx, &out_tx, &[], &Raw);
+        match out_rx.recv().map(|e| e.body) {
+            Ok(Body::Failed { raw, reason }) => {
+                assert_eq!(raw, br#""long""#, "the payload is kept whole");
+                assert!(reason.len() < MAX_REASON + 100, "{}", reason.len());
+                assert!(reason.starts_with("bad `éé"));
+                assert!(
+                    reason.ends_with("(reason cut at 1024 of 10006 bytes)"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
         }
     }
 
