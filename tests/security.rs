@@ -362,6 +362,10 @@ fn secrets_never_appear_in_logs_metrics_errors_or_echo() {
         served.len()
     );
     assert_no_secret("the Kafka run's output", &kafka_log);
+    assert!(
+        kafka_log.contains("PLAIN without tls"),
+        "a clear-text SASL password is warned about"
+    );
     assert_no_secret("the HTTP endpoints", &served);
 
     // 2. The API refuses the key (401): dead-lettered; 3. the API accepts it.
