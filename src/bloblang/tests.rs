@@ -107,3 +107,45 @@ fn large_and_tiny_floats_are_written_as_json_that_parses_back() {
         }
     }
 }
+
+/// The deepest document the parser lets through (1023 levels, objects and arrays mixed) goes
+/// through every recursive step — conversion, a mapping's clone, `write_json`, `Drop` — on a
+/// quarter of a processor thread's stack, in a debug build (it overflows 1 MiB there).
+/// 10 000 levels are refused by the parser before any of that.
+#[test]
+fn deepest_accepted_document_fits_a_processor_thread_stack() {
+    let deep = |n: usize| {
+        let mut s = String::new();
+        for i in 0..n {
+            s.push_str(if i % 2 == 0 { "{\"a\":" } else { "[" });
+        }
+        s.push('1');
+        for i in (0..n).rev() {
+            s.push(if i % 2 == 0 { '}' } else { ']' });
+        }
+        s
+    };
+    let ok = deep(value::MAX_JSON_DEPTH - 1);
+    let too_deep = deep(10_000);
+    std::thread::Builder::new()
+        .stack_size(crate::runtime::PROCESSOR_STACK / 4)
+        .spawn(move || {
+            let mapping = Mapping::compile("root = this\nroot.b = this.a").expect("compiles");
+            let mut buf = ok.clone().into_bytes();
+            let v = Value::from_json_slice(&mut buf).expect("1023 levels parse");
+            let out = match mapping.exec_value(&v).expect("runs") {
+                Outcome::Doc(d) => d,
+                other => panic!("{other:?}"),
+            };
+            let mut json = Vec::new();
+            out.write_json(&mut json);
+            assert!(json.len() > ok.len());
+            drop((v, out));
+            let mut buf = too_deep.into_bytes();
+            let err = Value::from_json_slice(&mut buf).expect_err("10 000 levels refused");
+            assert!(err.contains("nested deeper than 1024 levels"), "{err}");
+        })
+        .expect("thread")
+        .join()
+        .expect("no stack overflow, no panic");
+}

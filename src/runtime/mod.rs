@@ -25,6 +25,12 @@ use crate::observe::{self, health, latency, metrics};
 use crate::output::{Body, Encoder, Event};
 use crate::processor::{Part, Processor, Step};
 
+/// Stack of a processor thread. Parsing, mapping, encoding and dropping a document recurse
+/// once per nesting level; the deepest document the parser accepts (1023 levels) needs about
+/// 1–2 MiB of stack in a debug build (far less in release), close to Rust's 2 MiB default.
+/// 8 MiB is the margin; it is address space, and only the pages actually used are committed.
+pub const PROCESSOR_STACK: usize = 8 << 20;
+
 /// What a run did, from the metrics.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -122,6 +128,7 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
             let enc = Arc::clone(&encoder);
             std::thread::Builder::new()
                 .name(format!("processor-{i}"))
+                .stack_size(PROCESSOR_STACK)
                 .spawn(move || process_loop(&rx, &tx, &procs, enc.as_ref()))
         })
         .collect::<Result<_, _>>()?;
