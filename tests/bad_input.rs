@@ -325,9 +325,12 @@ shutdown_timeout: 10s
         .expect("spawn collector")
 }
 
+/// The complete records so far: while the collector appends a multi-megabyte record, a
+/// reader can see the first part of it, so a last line without its `\n` is not read yet.
 fn dead_letters(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
         .lines()
         .map(|l| serde_json::from_str(l).expect("each dead-letter line is JSON"))
         .collect()
