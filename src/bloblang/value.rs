@@ -264,12 +264,13 @@ fn write_float(f: f64, out: &mut Vec<u8>) {
     } else if f.fract() == 0.0 && f.abs() < 1e15 {
         // Bento prints 4.0 as 4.
         out.extend_from_slice((f as i64).to_string().as_bytes());
-    } else if f.abs() >= 1e19 || f.abs() < 1e-6 {
+    } else if f.abs() >= 1e18 || f.abs() < 1e-6 {
         // Exponent form, as Go's encoding/json writes it (`2.5e+115`, `1e-7`). Written out
         // in full, 2.5e115 is a 116-digit integer literal that simd-json (the sink, and
         // `parse_json` here) refuses as an invalid number, so an event carrying it was sent
-        // as a body the API side could not parse. Go switches at 1e21; from 1e19 the digits
-        // no longer fit a 64-bit integer, so switch there.
+        // as a body the API side could not parse. Go switches at 1e21, but simd-json takes a
+        // number without a fraction as a 64-bit integer (-9.3e18 in digits is refused too),
+        // so switch at 1e18, below both i64 limits.
         let e = format!("{f:e}");
         let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
         let exp: i32 = exp.parse().unwrap_or(0);
