@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use parking_lot::Mutex;
 
+use crate::bloblang::value::write_json_str;
 use crate::input::Origin;
 
 use super::clock;
@@ -108,7 +109,7 @@ impl DeadLetterSink {
 
 fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"reason\":");
-    json_str(r.reason, out);
+    write_json_str(r.reason, out);
     out.extend_from_slice(b",\"status\":");
     match r.status {
         Some(s) => out.extend_from_slice(s.to_string().as_bytes()),
@@ -118,19 +119,19 @@ fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(r.attempts.to_string().as_bytes());
     out.extend_from_slice(b",\"response\":");
     match r.response {
-        Some(body) => json_str(truncate(body, MAX_RESPONSE), out),
+        Some(body) => write_json_str(truncate(body, MAX_RESPONSE), out),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"event\":");
     match r.event {
         Payload::Event(json) => out.extend_from_slice(json),
         Payload::Raw(raw) => match std::str::from_utf8(raw) {
-            Ok(text) => json_str(text, out),
+            Ok(text) => write_json_str(text, out),
             Err(_) => {
                 // JSON strings cannot hold arbitrary bytes: `event` shows the payload with
                 // U+FFFD in place of the bad bytes, for reading; `event_base64` keeps the
                 // exact bytes, so the message can be repaired and replayed.
-                json_str(&String::from_utf8_lossy(raw), out);
+                write_json_str(&String::from_utf8_lossy(raw), out);
                 out.extend_from_slice(b",\"event_base64\":\"");
                 out.extend_from_slice(
                     base64::engine::general_purpose::STANDARD
@@ -142,7 +143,7 @@ fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
         },
     }
     out.extend_from_slice(b",\"source\":{\"topic\":");
-    json_str(&r.origin.topic, out);
+    write_json_str(&r.origin.topic, out);
     out.extend_from_slice(
         format!(
             ",\"partition\":{},\"offset\":{}}},\"time\":",
@@ -150,7 +151,7 @@ fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
         )
         .as_bytes(),
     );
-    json_str(now, out);
+    write_json_str(now, out);
     out.extend_from_slice(b"}\n");
 }
 
@@ -164,11 +165,6 @@ pub fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-fn json_str(s: &str, out: &mut Vec<u8>) {
-    // serde_json's string escaping cannot fail for a &str.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 #[cfg(test)]
