@@ -83,7 +83,9 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
     // librdkafka's mock broker keeps only the newest 5 MB of each partition: spread the sample
     // events so no partition exceeds ~3.5 MB, or the oldest would be gone before they are read.
-    let partitions = opts.partitions.max(opts.events.div_ceil(MAX_EVENTS_PER_MOCK_PARTITION) as i32);
+    let partitions = opts
+        .partitions
+        .max(opts.events.div_ceil(MAX_EVENTS_PER_MOCK_PARTITION) as i32);
     cluster
         .create_topic(TOPIC, partitions, 1)
         .context("creating the demo topic")?;
@@ -127,8 +129,8 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).context("creating a temp dir")?;
     let dead_letter = dir.join("dead-letter.jsonl");
     let text = demo_config(&bootstrap, sink.addr(), &dead_letter.display().to_string());
-    let config =
-        Config::from_str_named("demo", &text, &|k| std::env::var(k).ok()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let config = Config::from_str_named("demo", &text, &|k| std::env::var(k).ok())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::observe::logs::init(&config.logger);
 
     let ctl = Control::new(config.shutdown_timeout.get());

@@ -39,18 +39,21 @@ impl ParserState {
             .take()
             .unwrap_or_else(|| simd_json::Tape(Vec::new()))
             .reset();
-        let result = simd_json::fill_tape(buf, &mut self.buffers, &mut tape)
-            .map(|()| {
+        let result = match simd_json::fill_tape(buf, &mut self.buffers, &mut tape) {
+            Ok(()) => {
                 let mut at = 0;
-                Value::from_tape(&tape.0, &mut at)
-            })
-            .map_err(|e| e.to_string());
+                Ok(Value::from_tape(&tape.0, &mut at))
+            }
+            Err(e) => Err(e),
+        };
+        // Resetting the tape ends its borrow of `buf`, which the error message may read.
+        let tape = tape.reset();
         if big {
             *self = ParserState::default();
         } else {
-            self.tape = Some(tape.reset());
+            self.tape = Some(tape);
         }
-        result
+        result.map_err(|e| parse_error(e, buf))
     }
 }
 
@@ -102,6 +105,11 @@ impl Value {
     }
 
     /// Parse a JSON document. The buffer is used as scratch space by simd-json.
+    ///
+    /// Nesting is bounded by [`MAX_JSON_DEPTH`] (simd-json's limit, enforced while parsing,
+    /// before any `Value` is built): every later step on a document (conversion, mapping,
+    /// encoding, `Drop`) recurses once per level, so a payload 10 000 levels deep is refused
+    /// here with a clear error instead of overflowing a processor thread's stack.
     ///
     /// Straight from simd-json's tape into [`Value`], with the parser's buffers and the tape
     /// kept per thread: one allocation per string and per map node, nothing else. (Going
@@ -245,6 +253,53 @@ impl Value {
     }
 }
 
+/// Deepest nesting of arrays and objects a parsed document may have (simd-json's default,
+/// the same as simdjson's). The Flexprice API nests events at most a few levels.
+pub const MAX_JSON_DEPTH: usize = simd_json::DEFAULT_MAX_DEPTH;
+
+/// simd-json's errors read `InvalidUtf8 at character 7`; say what is wrong in words a user
+/// reading the dead-letter file understands, keeping the byte offset.
+/// A parse failure in words: simd-json validates UTF-8 in bulk and reports byte 0, so the real
+/// spot is found here (the buffer is untouched when validation fails).
+fn parse_error(e: simd_json::Error, buf: &[u8]) -> String {
+    if matches!(e.error(), simd_json::ErrorType::InvalidUtf8) {
+        let at = std::str::from_utf8(buf)
+            .err()
+            .map_or(0, |u| u.valid_up_to());
+        return format!("invalid UTF-8 at byte {at}");
+    }
+    json_error(e)
+}
+
+fn json_error(e: simd_json::Error) -> String {
+    use simd_json::ErrorType as E;
+    let at = e.index();
+    let what = match e.error() {
+        E::DepthLimitExceeded => {
+            return format!("nested deeper than {MAX_JSON_DEPTH} levels (at byte {at})")
+        }
+        E::InvalidUtf8 => "invalid UTF-8".to_string(),
+        E::Eof => return "unexpected end of input (empty or truncated)".to_string(),
+        E::TrailingData => "trailing data after the document".to_string(),
+        E::InvalidNumber | E::InvalidExponent => "invalid number".to_string(),
+        E::InvalidEscape | E::InvalidUnicodeEscape | E::InvalidUnicodeCodepoint => {
+            "invalid escape in a string".to_string()
+        }
+        E::UnterminatedString => "unterminated string".to_string(),
+        E::InputTooLarge => return "document larger than 4 GiB".to_string(),
+        // simd-json reports most structural problems as a bare `Syntax` at byte 0, or an
+        // `InternalError` on the first character that cannot start a value.
+        _ if at == 0 && e.character().is_none() => {
+            return "syntax error (malformed or truncated document)".to_string()
+        }
+        _ => "syntax error".to_string(),
+    };
+    match e.character() {
+        Some(c) if !c.is_control() => format!("{what} at byte {at} ('{c}')"),
+        _ => format!("{what} at byte {at}"),
+    }
+}
+
 /// Shortest round-trip digits, exponent form only below 1e-7 or from 1e21 up. Bento prints
 /// numbers read from the input as written; this engine keeps the parsed value, so the plain
 /// decimal form (what input numbers are nearly always written as) is the closer match.
@@ -287,6 +342,18 @@ fn write_float(f: f64, out: &mut Vec<u8>) {
     } else if f.fract() == 0.0 && f.abs() < 1e15 {
         // Bento prints 4.0 as 4.
         out.extend_from_slice((f as i64).to_string().as_bytes());
+    } else if f.abs() >= 1e18 || f.abs() < 1e-6 {
+        // Exponent form, as Go's encoding/json writes it (`2.5e+115`, `1e-7`). Written out
+        // in full, 2.5e115 is a 116-digit integer literal that simd-json (the sink, and
+        // `parse_json` here) refuses as an invalid number, so an event carrying it was sent
+        // as a body the API side could not parse. Go switches at 1e21, but simd-json takes a
+        // number without a fraction as a 64-bit integer (-9.3e18 in digits is refused too),
+        // so switch at 1e18, below both i64 limits.
+        let e = format!("{f:e}");
+        let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let sign = if exp < 0 { '-' } else { '+' };
+        out.extend_from_slice(format!("{mant}e{sign}{}", exp.abs()).as_bytes());
     } else {
         out.extend_from_slice(f.to_string().as_bytes());
     }

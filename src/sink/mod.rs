@@ -20,12 +20,14 @@
 mod api;
 mod http;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufReader, BufWriter, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -58,6 +60,90 @@ pub struct SinkConfig {
     pub faults: Faults,
     /// Append every accepted event, as received (compacted to one line), to this JSONL file.
     pub record: Option<PathBuf>,
+    /// Serve HTTPS with this certificate instead of plain HTTP (tests of the collector's
+    /// certificate checks use a self-signed one).
+    pub tls: Option<SinkTls>,
+}
+
+/// A PEM certificate chain and its PEM private key (PKCS#8, PKCS#1 or SEC1).
+#[derive(Clone)]
+pub struct SinkTls {
+    pub cert_chain_pem: Vec<u8>,
+    pub private_key_pem: Vec<u8>,
+}
+
+impl SinkTls {
+    /// Read both PEM files.
+    pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> io::Result<SinkTls> {
+        Ok(SinkTls {
+            cert_chain_pem: std::fs::read(cert)?,
+            private_key_pem: std::fs::read(key)?,
+        })
+    }
+
+    fn server_config(&self) -> io::Result<Arc<rustls::ServerConfig>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        let certs = CertificateDer::pem_slice_iter(&self.cert_chain_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(format!("TLS certificate is not PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(bad("TLS certificate file has no certificate".into()));
+        }
+        let key = PrivateKeyDer::from_pem_slice(&self.private_key_pem)
+            .map_err(|e| bad(format!("TLS private key is not PEM: {e}")))?;
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad(format!("TLS certificate and key do not fit: {e}")))?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// One connection's byte stream: plain TCP or TLS over it. A connection alternates between
+/// reading a request and writing its answer, so the reader and writer halves of a TLS
+/// connection share one session (single-threaded, hence `Rc`).
+enum Conn {
+    Plain(TcpStream),
+    Tls(Rc<RefCell<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>>),
+}
+
+impl Conn {
+    fn split(self) -> io::Result<(Conn, Conn)> {
+        Ok(match self {
+            Conn::Plain(s) => (Conn::Plain(s.try_clone()?), Conn::Plain(s)),
+            Conn::Tls(t) => (Conn::Tls(Rc::clone(&t)), Conn::Tls(t)),
+        })
+    }
+}
+
+impl io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(t) => t.borrow_mut().read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(t) => t.borrow_mut().write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(t) => t.borrow_mut().flush(),
+        }
+    }
 }
 
 impl Default for SinkConfig {
@@ -68,6 +154,7 @@ impl Default for SinkConfig {
             threads: 4,
             faults: Faults::default(),
             record: None,
+            tls: None,
         }
     }
 }
@@ -237,6 +324,7 @@ impl Sink {
     /// Bind and start serving. Fails only if the address cannot be bound or the record file
     /// cannot be opened.
     pub fn start(cfg: SinkConfig) -> io::Result<Sink> {
+        let tls = cfg.tls.as_ref().map(SinkTls::server_config).transpose()?;
         let listener = TcpListener::bind(cfg.listen)?;
         let addr = listener.local_addr()?;
         let record = match &cfg.record {
@@ -275,7 +363,7 @@ impl Sink {
         let sh = shared.clone();
         let acceptor = std::thread::Builder::new()
             .name("sink-accept".into())
-            .spawn(move || accept_loop(listener, sh))?;
+            .spawn(move || accept_loop(listener, sh, tls))?;
         Ok(Sink {
             shared,
             addr,
@@ -359,7 +447,7 @@ impl Drop for Sink {
     }
 }
 
-fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
+fn accept_loop(listener: TcpListener, sh: Arc<Shared>, tls: Option<Arc<rustls::ServerConfig>>) {
     for stream in listener.incoming() {
         if sh.stopping.load(Ordering::SeqCst) {
             break;
@@ -387,10 +475,24 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>) {
         };
         conns.open.insert(id, handle);
         let sh2 = sh.clone();
+        let tls = tls.clone();
         match std::thread::Builder::new()
             .name("sink-conn".into())
             .spawn(move || {
-                serve_connection(stream, &sh2);
+                let conn = match tls {
+                    // The handshake runs on the first read; a client that refuses our
+                    // certificate ends the connection there.
+                    Some(cfg) => match rustls::ServerConnection::new(cfg) {
+                        Ok(c) => Some(Conn::Tls(Rc::new(RefCell::new(rustls::StreamOwned::new(
+                            c, stream,
+                        ))))),
+                        Err(_) => None,
+                    },
+                    None => Some(Conn::Plain(stream)),
+                };
+                if let Some(conn) = conn {
+                    serve_connection(conn, &sh2);
+                }
                 sh2.conns.lock().open.remove(&id);
             }) {
             Ok(t) => conns.threads.push(t),
@@ -408,8 +510,8 @@ fn api_response(e: api::ApiError, close: bool) -> Response {
 }
 
 /// Requests on one keep-alive connection, one after the other.
-fn serve_connection(stream: TcpStream, sh: &Shared) {
-    let Ok(mut writer) = stream.try_clone() else {
+fn serve_connection(conn: Conn, sh: &Shared) {
+    let Ok((mut writer, stream)) = conn.split() else {
         return;
     };
     let mut reader = BufReader::with_capacity(http::CHUNK, stream);
@@ -443,8 +545,8 @@ fn serve_connection(stream: TcpStream, sh: &Shared) {
 fn handle(
     sh: &Shared,
     head: &RequestHead,
-    reader: &mut BufReader<TcpStream>,
-    writer: &mut TcpStream,
+    reader: &mut BufReader<Conn>,
+    writer: &mut Conn,
 ) -> Option<Response> {
     let route = match (head.method.as_str(), head.path.as_str()) {
         ("POST", "/v1/events") => Route::Single,
