@@ -3,10 +3,12 @@
 //! ```sh
 //! cargo run --release --example sink_load -- --clients 4 --seconds 5 --batch 1000
 //! cargo run --release --example sink_load -- --addr 127.0.0.1:8080 --key test-key   # a running flexprice-sink
+//! cargo run --release --example sink_load -- --single    # one event per POST /v1/events
 //! ```
 //!
 //! Each client thread posts bulk bodies of `--batch` events (~300 bytes each, every event id
-//! unique) over one keep-alive connection. Without `--addr` the sink runs in this process.
+//! unique) over one keep-alive connection, or with `--single` one event per request to
+//! `/v1/events`. Without `--addr` the sink runs in this process.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -20,6 +22,7 @@ struct Opts {
     seconds: u64,
     batch: usize,
     sink_threads: usize,
+    single: bool,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -30,6 +33,7 @@ fn parse() -> Result<Opts, String> {
         seconds: 5,
         batch: 1000,
         sink_threads: 4,
+        single: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -42,6 +46,7 @@ fn parse() -> Result<Opts, String> {
             "--seconds" => o.seconds = val()?.parse().map_err(|e| bad(&e))?,
             "--batch" => o.batch = val()?.parse().map_err(|e| bad(&e))?,
             "--sink-threads" => o.sink_threads = val()?.parse().map_err(|e| bad(&e))?,
+            "--single" => o.single = true,
             _ => {
                 return Err(format!(
                     "unknown flag {flag} (see the source's doc comment)"
@@ -54,8 +59,12 @@ fn parse() -> Result<Opts, String> {
 
 /// A bulk body and the offsets of each event id's 10 request-sequence digits, so every request
 /// gets fresh ids by patching bytes instead of re-formatting 300 KB.
-fn template(client: usize, batch: usize) -> (Vec<u8>, Vec<usize>) {
-    let mut body = b"{\"events\":[".to_vec();
+fn template(client: usize, batch: usize, single: bool) -> (Vec<u8>, Vec<usize>) {
+    let mut body = if single {
+        Vec::new()
+    } else {
+        b"{\"events\":[".to_vec()
+    };
     let mut offsets = Vec::with_capacity(batch);
     for i in 0..batch {
         if i > 0 {
@@ -74,7 +83,9 @@ fn template(client: usize, batch: usize) -> (Vec<u8>, Vec<usize>) {
             .as_bytes(),
         );
     }
-    body.extend_from_slice(b"]}");
+    if !single {
+        body.extend_from_slice(b"]}");
+    }
     (body, offsets)
 }
 
@@ -90,7 +101,7 @@ fn set_seq(body: &mut [u8], offsets: &[usize], mut seq: u64) {
 }
 
 fn main() {
-    let o = match parse() {
+    let mut o = match parse() {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
@@ -112,18 +123,25 @@ fn main() {
         .addr
         .or(local.as_ref().map(Sink::addr))
         .expect("an address");
-    let url = format!("http://{addr}/v1/events/bulk");
+    if o.single {
+        o.batch = 1;
+    }
+    let url = if o.single {
+        format!("http://{addr}/v1/events")
+    } else {
+        format!("http://{addr}/v1/events/bulk")
+    };
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let started = Instant::now();
     let clients: Vec<_> = (0..o.clients)
         .map(|c| {
-            let (url, key, batch) = (url.clone(), o.key.clone(), o.batch);
+            let (url, key, batch, single) = (url.clone(), o.key.clone(), o.batch, o.single);
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder()
                     .http_status_as_error(false)
                     .build()
                     .into();
-                let (mut body, offsets) = template(c, batch);
+                let (mut body, offsets) = template(c, batch, single);
                 let (mut ok, mut failed, mut bytes) = (0u64, 0u64, 0u64);
                 let mut seq = 0;
                 while Instant::now() < deadline {

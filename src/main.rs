@@ -8,6 +8,13 @@ use argh::FromArgs;
 
 mod blobl;
 
+/// mimalloc instead of glibc malloc: every event allocates on a processor thread and is freed
+/// on the batcher or a sender thread, and glibc's arenas pay for that hand-over with
+/// consolidation and locking (a quarter of the collector's CPU in the first flamegraph,
+/// perf/README.md). mimalloc's per-thread free lists make those frees cheap.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use flexprice_collector::config::Config;
 use flexprice_collector::observe::logs;
 use flexprice_collector::runtime::{self, Control};
@@ -36,6 +43,23 @@ enum Command {
     Lint(LintCmd),
     Echo(EchoCmd),
     Blobl(BloblCmd),
+    Demo(DemoCmd),
+}
+
+/// Run the main job end to end on an embedded default: an in-process mock Kafka cluster, the
+/// bundled Flexprice-compatible API sink, sample usage events; then print what happened.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "demo")]
+struct DemoCmd {
+    /// usage events to produce (default 200000)
+    #[argh(option, default = "200_000")]
+    events: u64,
+    /// topic partitions (default 4)
+    #[argh(option, default = "4")]
+    partitions: i32,
+    /// make one event in N invalid (no customer id) to show dead-lettering; 0 = none (default 10000)
+    #[argh(option, default = "10_000")]
+    invalid_every: u64,
 }
 
 /// Run a Bloblang mapping over JSON lines from stdin, like `bento blobl`: a string result is
@@ -97,6 +121,20 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Blobl(b)) => blobl::run(b.mapping, b.file),
+        Some(Command::Demo(d)) => {
+            let opts = flexprice_collector::demo::DemoOptions {
+                events: d.events,
+                partitions: d.partitions,
+                invalid_every: d.invalid_every,
+            };
+            match flexprice_collector::demo::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("demo failed: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Run(r)) => run(&r.config, cli.log_level.as_deref()),
         None => match cli.config {
             Some(path) => run(&path, cli.log_level.as_deref()),

@@ -157,7 +157,7 @@ fn sigterm_mid_stream_loses_nothing_that_was_acked_and_exits_zero() {
     let mut child = spawn(&cfg);
     let mut stdin = child.stdin.take().expect("stdin");
     let stdout = child.stdout.take().expect("stdout");
-    let mut stderr = child.stderr.take().expect("stderr");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
     let reader = std::thread::spawn(move || {
         let mut lines = Vec::new();
         for l in BufReader::new(stdout).lines() {
@@ -171,7 +171,16 @@ fn sigterm_mid_stream_loses_nothing_that_was_acked_and_exits_zero() {
         writeln!(stdin, "{{\"n\":{i}}}").expect("write");
     }
     stdin.flush().expect("flush");
-    // The collector is now mid-stream: stdin is open and more could come.
+    // Wait until the pipeline runs (signal handlers are in place), then stop it mid-stream:
+    // stdin is still open and more could come.
+    let mut started = String::new();
+    while !started.contains("pipeline starting") {
+        started.clear();
+        assert!(
+            stderr.read_line(&mut started).expect("log") > 0,
+            "collector exited early"
+        );
+    }
     signal(&child, "TERM");
     let status = wait_bounded(&mut child, Duration::from_secs(30));
     drop(stdin);

@@ -78,6 +78,12 @@ fn every_message_delivered_once_and_committed() {
             && l.iter()
                 .all(|l| l.lag == 0 && l.high_watermark == per_partition[&l.partition])
     });
+    // The same figures reach /metrics as `bento_input_lag{topic,partition}`.
+    let text = flexprice_collector::observe::prom::render();
+    for p in 0..P {
+        let series = format!("bento_input_lag{{topic=\"all\",partition=\"{p}\"}} 0");
+        assert!(text.contains(&series), "missing {series} in\n{text}");
+    }
 
     run.stop().expect("clean stop");
     let c = committed(&broker.addr, "g-all", "all", P);

@@ -535,3 +535,124 @@ fn ready_flips_with_reported_connection_state() {
     assert_eq!(get(&url).0, 200);
     srv.stop();
 }
+
+/// Every figure on /metrics agrees with what really happened, as counted by the API sink
+/// itself: good, filtered, invalid, rejected-by-the-API and retried events. Then the sink goes
+/// away and /ready says so.
+#[test]
+fn metrics_agree_with_the_sink_and_ready_follows_the_api() {
+    use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+    let sink = Sink::start(SinkConfig {
+        api_key: "k-metrics".into(),
+        faults: Faults {
+            script: vec![503], // the first request fails and is retried
+            reject_event_names: vec!["bad".into()],
+            ..Faults::default()
+        },
+        ..SinkConfig::default()
+    })
+    .expect("sink");
+    let dead = tempfile::tempdir().expect("tmp");
+    let config = format!(
+        r#"http: {{address: "127.0.0.1:0"}}
+input:
+  stdin: {{}}
+pipeline:
+  processors:
+    - mapping: |
+        root = if this.status == 500 {{ deleted() }} else {{ this.without("status") }}
+output:
+  flexprice:
+    api_host: "{}"
+    api_key: k-metrics
+    scheme: http
+    max_in_flight: 1
+    batching: {{count: 100, period: 50ms}}
+    retry_max_attempts: 3
+    retry_backoff: {{initial_interval: 10ms, max_interval: 20ms}}
+    dead_letter: {{path: "{}"}}
+logger: {{level: INFO, format: logfmt, progress_period: 0s}}
+shutdown_timeout: 2s
+"#,
+        sink.addr(),
+        dead.path().join("dl.jsonl").display()
+    );
+    let mut c = Collector::start(&config, &[], &[]);
+    let addr = http_addr_logfmt(&mut c);
+    let ev = |name: &str, cust: &str, status: u32| {
+        format!("{{\"event_name\":\"{name}\",\"external_customer_id\":\"{cust}\",\"status\":{status}}}\n")
+    };
+    let mut input = String::new();
+    for i in 0..6 {
+        input += &ev("api_call", &format!("c{i}"), 200); // delivered
+    }
+    input += &ev("api_call", "c9", 500); // filtered by deleted()
+    input += &ev("api_call", "c9", 500); // filtered by deleted()
+    input += &ev("api_call", "", 200); // invalid: empty customer id -> dead-letter
+    input += &ev("bad", "c1", 200); // rejected by the API -> isolated, dead-lettered
+    c.feed(&input);
+
+    // Wait (bounded) until all ten are accounted for.
+    let deadline = Instant::now() + WAIT;
+    let scrape = loop {
+        let (_, text) = get(&format!("http://{addr}/metrics"));
+        let s = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+            .expect("parse");
+        let done = sample(&s, "bento_output_sent")
+            + sample(&s, "bento_output_dead_letter")
+            + sample(&s, "bento_processor_dropped");
+        if done >= 10.0 || Instant::now() > deadline {
+            break s;
+        }
+        std::thread::sleep(Duration::from_millis(20)); // polling a counter, not synchronising
+    };
+    let stats = sink.stats();
+    let failed_requests: u64 = stats
+        .status_counts
+        .iter()
+        .filter(|(s, _)| **s != 202)
+        .map(|(_, n)| *n)
+        .sum();
+    assert_eq!(sample(&scrape, "bento_input_received"), 10.0);
+    assert_eq!(
+        sample(&scrape, "bento_output_sent"),
+        stats.events_accepted as f64
+    );
+    assert_eq!(stats.events_accepted, 6, "{stats:?}");
+    assert_eq!(stats.unique_event_ids, 6, "{stats:?}");
+    assert_eq!(sample(&scrape, "bento_processor_dropped"), 2.0);
+    assert_eq!(sample(&scrape, "bento_processor_error"), 1.0);
+    assert_eq!(sample(&scrape, "bento_output_dead_letter"), 2.0);
+    assert_eq!(
+        sample(&scrape, "bento_output_error"),
+        failed_requests as f64,
+        "{stats:?}"
+    );
+    assert!(
+        sample(&scrape, "bento_output_retry") >= 1.0,
+        "the scripted 503 was retried"
+    );
+    assert!(sample(&scrape, "bento_batch_created") >= 1.0);
+    let dl = std::fs::read_to_string(dead.path().join("dl.jsonl")).expect("dead-letter file");
+    assert_eq!(dl.lines().count(), 2, "{dl}");
+    assert_eq!(get(&format!("http://{addr}/ready")).0, 200);
+
+    // The API goes away: the next delivery fails and /ready reports it.
+    let api = sink.addr();
+    sink.shutdown();
+    c.feed(&ev("api_call", "late", 200));
+    let deadline = Instant::now() + WAIT;
+    let (status, body) = loop {
+        let r = get(&format!("http://{addr}/ready"));
+        if r.0 == 503 || Instant::now() > deadline {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(20)); // polling an endpoint, not synchronising
+    };
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("output") && body.contains(&api.to_string()),
+        "{body}"
+    );
+    c.kill();
+}

@@ -516,7 +516,7 @@ fn max_concurrent_requests_is_what_clients_had_in_flight() {
     let sink = Sink::start(SinkConfig {
         threads: 2,
         faults: Faults {
-            latency: Duration::from_millis(800),
+            latency: Duration::from_millis(1500),
             ..Faults::default()
         },
         ..SinkConfig::default()
@@ -870,4 +870,64 @@ fn partial_bulk_only_publishes_before_per_event_failures() {
         )
     );
     assert_eq!(sink.accepted_ids(), vec!["p1", "p2"]);
+}
+
+#[test]
+fn protocol_edges_100_continue_and_malformed_requests() {
+    let sink = start(Faults::default());
+    // Expect: 100-continue gets the interim answer, then the real one.
+    let mut s = TcpStream::connect(sink.addr()).expect("connect");
+    let body = event("c1");
+    write!(
+        s,
+        "POST /v1/events HTTP/1.1\r\nx-api-key: test-key\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .expect("write head");
+    let mut r = BufReader::new(s.try_clone().expect("clone"));
+    let mut line = String::new();
+    r.read_line(&mut line).expect("interim");
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    r.read_line(&mut line).expect("blank");
+    s.write_all(body.as_bytes()).expect("write body");
+    let (head, reply) = read_response(&mut r);
+    assert!(head.starts_with("HTTP/1.1 202"), "{head}");
+    assert!(reply.contains(r#""event_id":"c1""#));
+
+    // Not HTTP: 400 and the connection is closed.
+    let mut s = TcpStream::connect(sink.addr()).expect("connect");
+    s.write_all(b"HELLO\r\n\r\n").expect("write");
+    let mut r = BufReader::new(s);
+    let (head, _) = read_response(&mut r);
+    assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+    let mut rest = Vec::new();
+    assert_eq!(r.read_to_end(&mut rest).expect("eof"), 0);
+    assert_eq!(sink.stats().events_accepted, 1);
+}
+
+#[test]
+fn partial_bulk_records_only_the_published_prefix() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("events.jsonl");
+    let sink = Sink::start(SinkConfig {
+        record: Some(path.clone()),
+        faults: Faults {
+            partial_bulk: true,
+            reject_event_names: vec!["bad".into()],
+            ..Faults::default()
+        },
+        ..SinkConfig::default()
+    })
+    .expect("start");
+    let a = agent();
+    let body = format!(
+        r#"{{"events":[{},{{"event_id":"x","event_name":"bad","external_customer_id":"c"}},{}]}}"#,
+        event("p1"),
+        event("p3")
+    );
+    let r = post(&a, sink.addr(), "/v1/events/bulk", KEY, body.as_bytes());
+    assert_eq!(r.status, 400);
+    sink.shutdown();
+    let text = std::fs::read_to_string(&path).expect("record");
+    assert_eq!(text, format!("{}\n", event("p1")));
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use argh::FromArgs;
 use flexprice_collector::config::duration;
-use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use flexprice_collector::sink::{Faults, Sink, SinkConfig, SinkTls};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -66,6 +66,12 @@ struct Args {
     /// append every accepted event to this JSONL file
     #[argh(option)]
     record: Option<PathBuf>,
+    /// serve HTTPS with this PEM certificate (chain); needs --tls-key
+    #[argh(option)]
+    tls_cert: Option<PathBuf>,
+    /// the PEM private key of --tls-cert
+    #[argh(option)]
+    tls_key: Option<PathBuf>,
     /// print the stats JSON to stderr this often (e.g. 10s)
     #[argh(option, from_str_fn(dur))]
     stats_every: Option<Duration>,
@@ -112,12 +118,28 @@ fn main() -> ExitCode {
         slow_drain: args.slow_drain,
         partial_bulk: args.partial_bulk,
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => match SinkTls::from_files(cert, key) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("flexprice-sink: cannot read --tls-cert/--tls-key: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => {
+            eprintln!("--tls-cert and --tls-key go together");
+            return ExitCode::from(2);
+        }
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let cfg = SinkConfig {
         listen: args.listen,
         api_key: args.api_key,
         threads: args.threads,
         faults: faults.clone(),
         record: args.record,
+        tls,
     };
     // Register signals before announcing the address, so a script that kills us right after
     // reading it still gets the stats.
@@ -136,6 +158,7 @@ fn main() -> ExitCode {
         }
     };
     println!("listening on {}", sink.addr());
+    eprintln!("flexprice-sink: serving {scheme}");
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
     let handle = signals.handle();
     let waiter = std::thread::spawn(move || {

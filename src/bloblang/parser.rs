@@ -48,7 +48,17 @@ struct Parser<'s> {
     params: Vec<(String, u32)>,
     next_param: u32,
     maps: HashMap<String, Vec<Stmt>>,
+    /// Current nesting of expressions and blocks, bounded by [`MAX_NESTING`].
+    depth: usize,
 }
+
+/// Deepest expression tree a mapping may build: nested brackets, unary operators and blocks,
+/// plus the links of one method chain or operator chain. The parser, the evaluator and
+/// `Drop` recurse once per level, so without a bound a pasted or generated mapping like
+/// `[[[[…` 1000 levels deep (or `.string()` 100 000 times) overflowed the stack and aborted
+/// the process instead of failing with a located error. Real mappings nest a handful of
+/// levels; 256 keeps the recursion inside the main thread's stack even in debug builds.
+pub const MAX_NESTING: usize = 256;
 
 impl<'s> Parser<'s> {
     fn new(src: &'s str) -> Result<Parser<'s>, ParseError> {
@@ -61,6 +71,7 @@ impl<'s> Parser<'s> {
             params: Vec::new(),
             next_param: 0,
             maps: HashMap::new(),
+            depth: 0,
         })
     }
 
@@ -124,6 +135,25 @@ impl<'s> Parser<'s> {
         ))
     }
 
+    /// Run `f` one nesting level deeper, failing at the token where [`MAX_NESTING`] is passed.
+    fn nested<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, ParseError>,
+    ) -> Result<T, ParseError> {
+        if self.depth >= MAX_NESTING {
+            let at = self.at();
+            return Err(ParseError::at(
+                self.src,
+                at,
+                format!("mapping is nested or chained too deeply (more than {MAX_NESTING} levels)"),
+            ));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
     fn expect(&mut self, t: &Tok, expected: &str) -> Result<(), ParseError> {
         if self.eat(t) {
             Ok(())
@@ -143,6 +173,10 @@ impl<'s> Parser<'s> {
 
     /// Statements until the end of the mapping (`top`) or a closing `}`.
     fn statements(&mut self, top: bool) -> Result<Vec<Stmt>, ParseError> {
+        self.nested(|p| p.statements_inner(top))
+    }
+
+    fn statements_inner(&mut self, top: bool) -> Result<Vec<Stmt>, ParseError> {
         let saved = std::mem::replace(&mut self.nl_depth, 0);
         let mut out = Vec::new();
         loop {
@@ -342,6 +376,14 @@ impl<'s> Parser<'s> {
         if level > 4 {
             return self.unary();
         }
+        let saved = self.depth;
+        let r = self.binary_links(level);
+        self.depth = saved;
+        r
+    }
+
+    /// `a + b + c …` folds into a left-leaning tree one level deeper per operator.
+    fn binary_links(&mut self, level: u8) -> Result<Expr, ParseError> {
         let mut lhs = self.binary(level + 1)?;
         loop {
             let op = match (level, self.peek()) {
@@ -361,6 +403,7 @@ impl<'s> Parser<'s> {
                 (4, Tok::Pipe) => BinOp::Coalesce,
                 _ => return Ok(lhs),
             };
+            self.link()?;
             self.bump();
             self.skip_newlines();
             let rhs = self.binary(level + 1)?;
@@ -369,6 +412,10 @@ impl<'s> Parser<'s> {
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        self.nested(Self::unary_inner)
+    }
+
+    fn unary_inner(&mut self) -> Result<Expr, ParseError> {
         match self.peek() {
             Tok::Bang => {
                 self.bump();
@@ -406,7 +453,24 @@ impl<'s> Parser<'s> {
         self.postfix_tail(e)
     }
 
-    fn postfix_tail(&mut self, mut e: Expr) -> Result<Expr, ParseError> {
+    /// Each method call or index wraps the expression so far in one more tree level (the
+    /// evaluator recurses through it), so links count against [`MAX_NESTING`] too, until
+    /// the chain ends.
+    fn postfix_tail(&mut self, e: Expr) -> Result<Expr, ParseError> {
+        let saved = self.depth;
+        let r = self.postfix_links(e);
+        self.depth = saved;
+        r
+    }
+
+    /// One more level of expression tree that does not recurse in the parser.
+    fn link(&mut self) -> Result<(), ParseError> {
+        self.nested(|_| Ok(()))?;
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn postfix_links(&mut self, mut e: Expr) -> Result<Expr, ParseError> {
         loop {
             // A line starting with `.` continues the expression.
             if self.nl_depth == 0 && self.toks[self.cur()].tok == Tok::Newline {
@@ -424,11 +488,13 @@ impl<'s> Parser<'s> {
                     let seg_at = self.at();
                     match self.bump() {
                         Tok::Ident(name) if *self.peek() == Tok::LParen => {
+                            self.link()?;
                             e = self.method(e, name, seg_at)?;
                         }
                         Tok::Ident(n) | Tok::Str(n) => e = extend_path(e, Seg::key(n)),
                         Tok::Int(i) => e = extend_path(e, Seg::key(i.to_string())),
                         Tok::LParen => {
+                            self.link()?;
                             self.nl_depth += 1;
                             let body = self.lambda_or_expr()?;
                             self.nl_depth -= 1;
@@ -442,6 +508,7 @@ impl<'s> Parser<'s> {
                     }
                 }
                 Tok::LBracket => {
+                    self.link()?;
                     self.bump();
                     self.nl_depth += 1;
                     let idx = self.expr()?;

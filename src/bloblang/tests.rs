@@ -38,3 +38,117 @@ fn parse_error_points_at_the_column() {
         Some("line 1 char 27: expected `)` to close the arguments of method `uppercase` at 1:17, found end of mapping")
     );
 }
+
+/// Compile (and run) `m` on a thread with the main thread's usual 8 MiB stack, where configs
+/// are compiled: a mapping nested past the limit must fail with a located error, not
+/// overflow the stack and abort the process.
+fn compile_on_main_sized_stack(m: String) -> Result<String, String> {
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(move || match run(&m, r#"{"a":1}"#) {
+            Ok(Outcome::Doc(v)) => Ok(v.to_json_string()),
+            Ok(other) => Ok(format!("{other:?}")),
+            Err(e) => Err(e),
+        })
+        .expect("thread")
+        .join()
+        .expect("no panic")
+}
+
+#[test]
+fn deeply_nested_or_chained_mappings_fail_with_a_located_error() {
+    let n = 100_000;
+    let cases = [
+        format!("root = {}{}", "[".repeat(n), "]".repeat(n)),
+        format!("root = {}1{}", "(".repeat(n), ")".repeat(n)),
+        format!("root = {}true", "!".repeat(n)),
+        format!("root = {}1", "-".repeat(n)),
+        format!("root = \"a\"{}", ".string()".repeat(n)),
+        format!("root = {}1", "this.a + ".repeat(n)),
+        format!("root = this{}", "[0]".repeat(n)),
+        format!("root = {}1{}", "if true { ".repeat(n), "}".repeat(n)),
+        format!("{}root = 1{}", "if true {\n".repeat(n), "\n}".repeat(n)),
+    ];
+    for m in cases {
+        let err = compile_on_main_sized_stack(m.clone()).expect_err("too deep");
+        assert!(
+            err.contains("nested or chained too deeply") && err.contains("line "),
+            "{err} for {}",
+            &m[..40]
+        );
+    }
+    // Well inside the limit still works.
+    let ok = format!("root = {}1{}", "[".repeat(100), "]".repeat(100));
+    let out = compile_on_main_sized_stack(ok).expect("100 levels compile");
+    assert!(out.starts_with("[[[[") && out.contains('1'));
+    let chain = format!("root = \"a\"{}", ".uppercase()".repeat(200));
+    assert_eq!(compile_on_main_sized_stack(chain).as_deref(), Ok("\"A\""));
+}
+
+#[test]
+fn large_and_tiny_floats_are_written_as_json_that_parses_back() {
+    for (f, want) in [
+        (2.5e115, "2.5e+115"),
+        (-6.3e206, "-6.3e+206"),
+        (1e19, "1e+19"),
+        (-9.266460721916178e18, "-9.266460721916178e+18"),
+        (1e18, "1e+18"),
+        (9.99e17, "999000000000000000"),
+        (1e-7, "1e-7"),
+        (1.5e15, "1500000000000000"),
+        (123.25, "123.25"),
+        (4.0, "4"),
+    ] {
+        let mut out = Vec::new();
+        Value::Float(f).write_json(&mut out);
+        assert_eq!(String::from_utf8_lossy(&out), want);
+        let back = Value::from_json_slice(&mut out).expect("parses back");
+        match back {
+            Value::Float(g) => assert_eq!(g, f),
+            Value::Int(i) => assert_eq!(i as f64, f),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// The deepest document the parser lets through (1023 levels, objects and arrays mixed) goes
+/// through every recursive step — conversion, a mapping's clone, `write_json`, `Drop` — on a
+/// quarter of a processor thread's stack, in a debug build (it overflows 1 MiB there).
+/// 10 000 levels are refused by the parser before any of that.
+#[test]
+fn deepest_accepted_document_fits_a_processor_thread_stack() {
+    let deep = |n: usize| {
+        let mut s = String::new();
+        for i in 0..n {
+            s.push_str(if i % 2 == 0 { "{\"a\":" } else { "[" });
+        }
+        s.push('1');
+        for i in (0..n).rev() {
+            s.push(if i % 2 == 0 { '}' } else { ']' });
+        }
+        s
+    };
+    let ok = deep(value::MAX_JSON_DEPTH - 1);
+    let too_deep = deep(10_000);
+    std::thread::Builder::new()
+        .stack_size(crate::runtime::PROCESSOR_STACK / 4)
+        .spawn(move || {
+            let mapping = Mapping::compile("root = this\nroot.b = this.a").expect("compiles");
+            let mut buf = ok.clone().into_bytes();
+            let v = Value::from_json_slice(&mut buf).expect("1023 levels parse");
+            let out = match mapping.exec_value(&v).expect("runs") {
+                Outcome::Doc(d) => d,
+                other => panic!("{other:?}"),
+            };
+            let mut json = Vec::new();
+            out.write_json(&mut json);
+            assert!(json.len() > ok.len());
+            drop((v, out));
+            let mut buf = too_deep.into_bytes();
+            let err = Value::from_json_slice(&mut buf).expect_err("10 000 levels refused");
+            assert!(err.contains("nested deeper than 1024 levels"), "{err}");
+        })
+        .expect("thread")
+        .join()
+        .expect("no stack overflow, no panic");
+}

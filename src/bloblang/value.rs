@@ -11,6 +11,56 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// simd-json's reusable parse state, one per thread (see [`Value::from_json_slice`]).
+struct ParserState {
+    buffers: simd_json::Buffers,
+    /// Empty between parses; `reset` gives it the next input's lifetime.
+    tape: Option<simd_json::Tape<'static>>,
+}
+
+impl Default for ParserState {
+    fn default() -> Self {
+        ParserState {
+            buffers: simd_json::Buffers::new(4096),
+            tape: None,
+        }
+    }
+}
+
+/// Buffers grown past this by one huge document are dropped after it, so a thread keeps at
+/// most this much parser memory between messages.
+const KEEP_PARSER_BYTES: usize = 1 << 20;
+
+impl ParserState {
+    fn parse(&mut self, buf: &mut [u8]) -> Result<Value, String> {
+        let big = buf.len() > KEEP_PARSER_BYTES;
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| simd_json::Tape(Vec::new()))
+            .reset();
+        let result = match simd_json::fill_tape(buf, &mut self.buffers, &mut tape) {
+            Ok(()) => {
+                let mut at = 0;
+                Ok(Value::from_tape(&tape.0, &mut at))
+            }
+            Err(e) => Err(e),
+        };
+        // Resetting the tape ends its borrow of `buf`, which the error message may read.
+        let tape = tape.reset();
+        if big {
+            *self = ParserState::default();
+        } else {
+            self.tape = Some(tape);
+        }
+        result.map_err(|e| parse_error(e, buf))
+    }
+}
+
+thread_local! {
+    static PARSER: std::cell::RefCell<ParserState> = std::cell::RefCell::new(ParserState::default());
+}
+
 /// Object map. Keys are kept sorted, which is also how Bento (Go's `encoding/json`) prints them.
 pub type Map = BTreeMap<String, Value>;
 
@@ -55,26 +105,57 @@ impl Value {
     }
 
     /// Parse a JSON document. The buffer is used as scratch space by simd-json.
+    ///
+    /// Nesting is bounded by [`MAX_JSON_DEPTH`] (simd-json's limit, enforced while parsing,
+    /// before any `Value` is built): every later step on a document (conversion, mapping,
+    /// encoding, `Drop`) recurses once per level, so a payload 10 000 levels deep is refused
+    /// here with a clear error instead of overflowing a processor thread's stack.
+    ///
+    /// Straight from simd-json's tape into [`Value`], with the parser's buffers and the tape
+    /// kept per thread: one allocation per string and per map node, nothing else. (Going
+    /// through `simd_json::OwnedValue` built a hash map per object only to move it into a
+    /// `BTreeMap`, and allocated fresh parser buffers on every call.)
     pub fn from_json_slice(buf: &mut [u8]) -> Result<Value, String> {
-        let v: simd_json::OwnedValue = simd_json::to_owned_value(buf).map_err(|e| e.to_string())?;
-        Ok(Value::from_simd(v))
+        PARSER.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut st) => st.parse(buf),
+            // Re-entered on this thread (cannot happen today): parse with fresh buffers.
+            Err(_) => ParserState::default().parse(buf),
+        })
     }
 
-    fn from_simd(v: simd_json::OwnedValue) -> Value {
-        use simd_json::{OwnedValue as O, StaticNode as S};
-        match v {
-            O::Static(S::Null) => Value::Null,
-            O::Static(S::Bool(b)) => Value::Bool(b),
-            O::Static(S::I64(i)) => Value::Int(i),
-            O::Static(S::U64(u)) => i64::try_from(u).map_or(Value::Float(u as f64), Value::Int),
-            O::Static(S::F64(f)) => Value::Float(f),
-            O::String(s) => Value::Str(s),
-            O::Array(a) => Value::Array(a.into_iter().map(Value::from_simd).collect()),
-            O::Object(o) => Value::Object(
-                o.into_iter()
-                    .map(|(k, v)| (k, Value::from_simd(v)))
-                    .collect(),
-            ),
+    fn from_tape(nodes: &[simd_json::Node<'_>], at: &mut usize) -> Value {
+        use simd_json::{Node as N, StaticNode as S};
+        let Some(node) = nodes.get(*at) else {
+            return Value::Null;
+        };
+        *at += 1;
+        match *node {
+            N::Static(S::Null) => Value::Null,
+            N::Static(S::Bool(b)) => Value::Bool(b),
+            N::Static(S::I64(i)) => Value::Int(i),
+            N::Static(S::U64(u)) => i64::try_from(u).map_or(Value::Float(u as f64), Value::Int),
+            N::Static(S::F64(f)) => Value::Float(f),
+            N::String(s) => Value::Str(s.to_owned()),
+            N::Array { len, .. } => {
+                let mut a = Vec::with_capacity(len);
+                for _ in 0..len {
+                    a.push(Value::from_tape(nodes, at));
+                }
+                Value::Array(a)
+            }
+            N::Object { len, .. } => {
+                let mut m = Map::new();
+                for _ in 0..len {
+                    let key = match nodes.get(*at) {
+                        Some(N::String(k)) => *k,
+                        _ => "",
+                    };
+                    *at += 1;
+                    let v = Value::from_tape(nodes, at);
+                    m.insert(key.to_owned(), v);
+                }
+                Value::Object(m)
+            }
         }
     }
 
@@ -172,6 +253,53 @@ impl Value {
     }
 }
 
+/// Deepest nesting of arrays and objects a parsed document may have (simd-json's default,
+/// the same as simdjson's). The Flexprice API nests events at most a few levels.
+pub const MAX_JSON_DEPTH: usize = simd_json::DEFAULT_MAX_DEPTH;
+
+/// simd-json's errors read `InvalidUtf8 at character 7`; say what is wrong in words a user
+/// reading the dead-letter file understands, keeping the byte offset.
+/// A parse failure in words: simd-json validates UTF-8 in bulk and reports byte 0, so the real
+/// spot is found here (the buffer is untouched when validation fails).
+fn parse_error(e: simd_json::Error, buf: &[u8]) -> String {
+    if matches!(e.error(), simd_json::ErrorType::InvalidUtf8) {
+        let at = std::str::from_utf8(buf)
+            .err()
+            .map_or(0, |u| u.valid_up_to());
+        return format!("invalid UTF-8 at byte {at}");
+    }
+    json_error(e)
+}
+
+fn json_error(e: simd_json::Error) -> String {
+    use simd_json::ErrorType as E;
+    let at = e.index();
+    let what = match e.error() {
+        E::DepthLimitExceeded => {
+            return format!("nested deeper than {MAX_JSON_DEPTH} levels (at byte {at})")
+        }
+        E::InvalidUtf8 => "invalid UTF-8".to_string(),
+        E::Eof => return "unexpected end of input (empty or truncated)".to_string(),
+        E::TrailingData => "trailing data after the document".to_string(),
+        E::InvalidNumber | E::InvalidExponent => "invalid number".to_string(),
+        E::InvalidEscape | E::InvalidUnicodeEscape | E::InvalidUnicodeCodepoint => {
+            "invalid escape in a string".to_string()
+        }
+        E::UnterminatedString => "unterminated string".to_string(),
+        E::InputTooLarge => return "document larger than 4 GiB".to_string(),
+        // simd-json reports most structural problems as a bare `Syntax` at byte 0, or an
+        // `InternalError` on the first character that cannot start a value.
+        _ if at == 0 && e.character().is_none() => {
+            return "syntax error (malformed or truncated document)".to_string()
+        }
+        _ => "syntax error".to_string(),
+    };
+    match e.character() {
+        Some(c) if !c.is_control() => format!("{what} at byte {at} ('{c}')"),
+        _ => format!("{what} at byte {at}"),
+    }
+}
+
 /// Shortest round-trip digits, exponent form only below 1e-7 or from 1e21 up. Bento prints
 /// numbers read from the input as written; this engine keeps the parsed value, so the plain
 /// decimal form (what input numbers are nearly always written as) is the closer match.
@@ -214,6 +342,18 @@ fn write_float(f: f64, out: &mut Vec<u8>) {
     } else if f.fract() == 0.0 && f.abs() < 1e15 {
         // Bento prints 4.0 as 4.
         out.extend_from_slice((f as i64).to_string().as_bytes());
+    } else if f.abs() >= 1e18 || f.abs() < 1e-6 {
+        // Exponent form, as Go's encoding/json writes it (`2.5e+115`, `1e-7`). Written out
+        // in full, 2.5e115 is a 116-digit integer literal that simd-json (the sink, and
+        // `parse_json` here) refuses as an invalid number, so an event carrying it was sent
+        // as a body the API side could not parse. Go switches at 1e21, but simd-json takes a
+        // number without a fraction as a 64-bit integer (-9.3e18 in digits is refused too),
+        // so switch at 1e18, below both i64 limits.
+        let e = format!("{f:e}");
+        let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+        let exp: i32 = exp.parse().unwrap_or(0);
+        let sign = if exp < 0 { '-' } else { '+' };
+        out.extend_from_slice(format!("{mant}e{sign}{}", exp.abs()).as_bytes());
     } else {
         out.extend_from_slice(f.to_string().as_bytes());
     }
@@ -250,5 +390,47 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_json_string())
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    fn json(v: &Value) -> String {
+        let mut out = Vec::new();
+        v.write_json(&mut out);
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn numbers_print_as_before() {
+        for i in [0, 7, -7, 10, 1_000_000, i64::MAX, i64::MIN] {
+            assert_eq!(json(&Value::Int(i)), i.to_string());
+        }
+        for (f, want) in [
+            (4.0, "4"),
+            (-2.0, "-2"),
+            (1234.56, "1234.56"),
+            // From 1e18 up, exponent form: digits would read back as an out-of-range integer.
+            (1e20, "1e+20"),
+            (0.1, "0.1"),
+        ] {
+            assert_eq!(json(&Value::Float(f)), want);
+        }
+        assert_eq!(json(&Value::Float(f64::NAN)), "null");
+    }
+
+    #[test]
+    fn parse_keeps_types_and_last_duplicate_key() {
+        let mut buf =
+            br#"{"a":1,"b":[true,null,2.5,"x\n"],"a":-3,"u":18446744073709551615,"o":{}}"#.to_vec();
+        let v = Value::from_json_slice(&mut buf).expect("valid");
+        assert_eq!(
+            json(&v),
+            r#"{"a":-3,"b":[true,null,2.5,"x\n"],"o":{},"u":1.8446744073709552e+19}"#
+        );
+        let mut bad = b"{\"a\":".to_vec();
+        assert!(Value::from_json_slice(&mut bad).is_err());
     }
 }

@@ -25,6 +25,12 @@ use crate::observe::{self, health, latency, metrics};
 use crate::output::{Body, Encoder, Event};
 use crate::processor::{Part, Processor, Step};
 
+/// Stack of a processor thread. Parsing, mapping, encoding and dropping a document recurse
+/// once per nesting level; the deepest document the parser accepts (1023 levels) needs about
+/// 1–2 MiB of stack in a debug build (far less in release), close to Rust's 2 MiB default.
+/// 8 MiB is the margin; it is address space, and only the pages actually used are committed.
+pub const PROCESSOR_STACK: usize = 8 << 20;
+
 /// What a run did, from the metrics.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -122,6 +128,7 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
             let enc = Arc::clone(&encoder);
             std::thread::Builder::new()
                 .name(format!("processor-{i}"))
+                .stack_size(PROCESSOR_STACK)
                 .spawn(move || process_loop(&rx, &tx, &procs, enc.as_ref()))
         })
         .collect::<Result<_, _>>()?;
@@ -197,37 +204,33 @@ fn process_loop(
     let m = metrics::get();
     for msg in rx {
         let mut part = Part::new(msg.payload, msg.origin);
-        let mut failure = None;
-        let mut dropped = false;
-        for p in processors {
-            match p.process(&mut part) {
-                Ok(Step::Continue) => {}
-                Ok(Step::Drop) => {
-                    dropped = true;
-                    break;
-                }
-                Err(e) => {
-                    failure = Some(e.0);
-                    break;
-                }
-            }
-        }
-        if dropped {
+        // A panic in a processor or the encoder is a bug, but it must cost one message, not
+        // the worker thread: with every worker gone the pipeline would stall with nothing
+        // logged after the panic. The message is dead-lettered with the panic's text.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run_processors(&mut part, processors, encoder)
+        }))
+        .unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            tracing::error!(panic = %what, topic = %part.origin.topic, partition = part.origin.partition, offset = part.origin.offset, "processing panicked (a bug); dead-lettering the message");
+            Some(Err(format!("internal error while processing (a bug, please report it): {what}")))
+        });
+        let Some(outcome) = outcome else {
             m.processor_dropped.inc();
             Ack::ack(msg.ack);
             continue;
-        }
-        let outcome = match failure {
-            Some(reason) => Err(reason),
-            None => part
-                .take_value()
-                .map_err(|e| e.0)
-                .and_then(|doc| encoder.encode(&doc, &part.origin)),
         };
         let (origin, raw) = part.into_parts();
         let body = match outcome {
             Ok(bytes) => Body::Ready(bytes),
-            Err(reason) => Body::Failed { raw, reason },
+            Err(reason) => Body::Failed {
+                raw,
+                reason: bounded_reason(reason),
+            },
         };
         if matches!(body, Body::Failed { .. }) {
             m.processor_error.inc();
@@ -242,5 +245,136 @@ fn process_loop(
         {
             return; // output gone: what is left stays un-acked and is redelivered
         }
+    }
+}
+
+/// Longest failure reason kept, in bytes. Reasons quote the input (a field name, a timestamp,
+/// the string `.number()` could not parse), and a 5 MB field name would otherwise make a 5 MB
+/// log line per message and a reason as large as the payload in the dead-letter record, which
+/// keeps the payload itself in full anyway.
+const MAX_REASON: usize = 1024;
+
+fn bounded_reason(mut reason: String) -> String {
+    if reason.len() > MAX_REASON {
+        let total = reason.len();
+        let mut end = MAX_REASON;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push_str(&format!("… (reason cut at {MAX_REASON} of {total} bytes)"));
+    }
+    reason
+}
+
+/// Run every processor and encode the result. `None`: filtered out (`deleted()`).
+fn run_processors(
+    part: &mut Part,
+    processors: &[Box<dyn Processor>],
+    encoder: &dyn Encoder,
+) -> Option<Result<Vec<u8>, String>> {
+    for p in processors {
+        match p.process(part) {
+            Ok(Step::Continue) => {}
+            Ok(Step::Drop) => return None,
+            Err(e) => return Some(Err(e.0)),
+        }
+    }
+    Some(
+        part.take_value()
+            .map_err(|e| e.0)
+            .and_then(|doc| encoder.encode(&doc, &part.origin)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bloblang::Value;
+    use crate::input::Origin;
+    use crate::processor::ProcessError;
+
+    struct Panics;
+    impl Processor for Panics {
+        fn process(&self, part: &mut Part) -> Result<Step, ProcessError> {
+            if part.raw() == b"boom" {
+                panic!("index out of bounds: the len is 0 but the index is 3");
+            }
+            Ok(Step::Continue)
+        }
+    }
+
+    struct Raw;
+    impl Encoder for Raw {
+        fn encode(&self, doc: &Value, _: &Origin) -> Result<Vec<u8>, String> {
+            match doc {
+                Value::Str(s) if s.starts_with("long") => {
+                    Err(format!("bad `{}`", "é".repeat(5000)))
+                }
+                _ => Ok(doc.to_json_string().into_bytes()),
+            }
+        }
+    }
+
+    #[test]
+    fn long_reasons_are_cut_on_a_char_boundary() {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(1);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(1);
+        in_tx
+            .send(Message {
+                payload: br#""long""#.to_vec(),
+                origin: Origin::default(),
+                ack: Ack::none(),
+            })
+            .expect("queued");
+        drop(in_tx);
+        process_loop(&in_rx, &out_tx, &[], &Raw);
+        match out_rx.recv().map(|e| e.body) {
+            Ok(Body::Failed { raw, reason }) => {
+                assert_eq!(raw, br#""long""#, "the payload is kept whole");
+                assert!(reason.len() < MAX_REASON + 100, "{}", reason.len());
+                assert!(reason.starts_with("bad `éé"));
+                assert!(
+                    reason.ends_with("(reason cut at 1024 of 10006 bytes)"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A processor that panics on one message: that message is dead-lettered with the panic's
+    /// text, the same worker goes on with the next ones.
+    #[test]
+    fn a_panicking_processor_costs_one_message_not_the_worker() {
+        let (in_tx, in_rx) = crossbeam_channel::bounded(4);
+        let (out_tx, out_rx) = crossbeam_channel::bounded(4);
+        for p in [&b"1"[..], b"boom", b"2"] {
+            in_tx
+                .send(Message {
+                    payload: p.to_vec(),
+                    origin: Origin::default(),
+                    ack: Ack::none(),
+                })
+                .expect("queued");
+        }
+        drop(in_tx);
+        let procs: Vec<Box<dyn Processor>> = vec![Box::new(Panics)];
+        process_loop(&in_rx, &out_tx, &procs, &Raw);
+        drop(out_tx);
+        let got: Vec<Body> = out_rx.iter().map(|e| e.body).collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(matches!(&got[0], Body::Ready(b) if b == b"1"));
+        match &got[1] {
+            Body::Failed { raw, reason } => {
+                assert_eq!(raw, b"boom");
+                assert!(
+                    reason.contains("internal error") && reason.contains("index out of bounds"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&got[2], Body::Ready(b) if b == b"2"));
     }
 }

@@ -1,65 +1,94 @@
 //! What the Flexprice events API accepts and answers (reference §3): request shapes, the
 //! validation order, the error bodies and the generated `event_` ids.
 
-use std::borrow::Cow;
-use std::fmt;
-
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use simd_json::{Node, StaticNode};
 
 /// `MaxEventIngestionBodyBytes = 32 << 20` in the real API.
 pub const MAX_BODY: u64 = 32 << 20;
 /// `validate:"required,min=1,max=1000"` on `BulkIngestEventRequest.Events`.
 pub const MAX_BULK: usize = 1000;
 
-/// One event as the API binds it. Strings are borrowed from the (simd-json unescaped) body, so
-/// a bulk body of 1000 events costs one `Vec` and no per-event allocation. Unknown fields are
-/// ignored, as Go's default decoder does. Fields the sink does not use are still declared so
-/// their types are checked (a number where a string belongs is a 400, as in Go).
-#[derive(serde::Deserialize, Debug)]
-#[allow(dead_code)]
-pub struct EventIn<'a> {
-    #[serde(default, borrow)]
-    pub event_name: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub external_customer_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub event_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub customer_id: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub source: Option<Cow<'a, str>>,
-    #[serde(default, borrow)]
-    pub timestamp: Option<Cow<'a, str>>,
-    #[serde(default)]
-    pub properties: Option<AnyObject>,
+/// The fields of one event the sink needs, borrowed from the (simd-json unescaped) body.
+/// The other fields are only type-checked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Ev<'a> {
+    /// `false` for a JSON `null` element in a bulk list (Go binds a nil pointer).
+    pub present: bool,
+    pub event_id: Option<&'a str>,
+    pub event_name: Option<&'a str>,
+    pub external_customer_id: Option<&'a str>,
 }
 
-#[derive(serde::Deserialize, Debug)]
-pub struct BulkIn<'a> {
-    /// Elements may be `null` in JSON (Go binds them as nil pointers); they fail validation.
-    #[serde(default, borrow)]
-    pub events: Option<Vec<Option<EventIn<'a>>>>,
+/// Not a request the API can bind (wrong JSON type somewhere, bad timestamp).
+struct BindError;
+
+/// Index of the node after the value at `j`.
+fn skip(nodes: &[Node<'_>], j: usize) -> usize {
+    match nodes.get(j) {
+        Some(Node::Object { count, .. } | Node::Array { count, .. }) => j + count + 1,
+        _ => j + 1,
+    }
 }
 
-/// `map[string]any`: any JSON object (values of any type) or null; skipped without building it.
-#[derive(Debug)]
-pub struct AnyObject;
+/// Go's `json.Unmarshal` rules for a string field: a string sets it, `null` leaves it alone,
+/// anything else is an error.
+fn string_field<'a>(v: &Node<'a>, slot: &mut Option<&'a str>) -> Result<(), BindError> {
+    match v {
+        Node::String(s) => {
+            *slot = Some(s);
+            Ok(())
+        }
+        Node::Static(StaticNode::Null) => Ok(()),
+        _ => Err(BindError),
+    }
+}
 
-impl<'de> Deserialize<'de> for AnyObject {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = AnyObject;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
+/// Bind the value at `i` as an `IngestEventRequest`: field names matched case-insensitively
+/// and the last duplicate winning, like Go's decoder; unknown fields ignored.
+fn read_event<'a>(nodes: &[Node<'a>], i: usize) -> Result<Ev<'a>, BindError> {
+    let len = match nodes.get(i) {
+        Some(Node::Static(StaticNode::Null)) => return Ok(Ev::default()),
+        Some(Node::Object { len, .. }) => *len,
+        _ => return Err(BindError),
+    };
+    let mut ev = Ev {
+        present: true,
+        ..Ev::default()
+    };
+    let (mut customer_id, mut source) = (None, None);
+    let mut j = i + 1;
+    for _ in 0..len {
+        let Some(Node::String(key)) = nodes.get(j) else {
+            return Err(BindError);
+        };
+        let v = nodes.get(j + 1).ok_or(BindError)?;
+        let is = |name: &str| key.eq_ignore_ascii_case(name);
+        if is("event_name") {
+            string_field(v, &mut ev.event_name)?;
+        } else if is("external_customer_id") {
+            string_field(v, &mut ev.external_customer_id)?;
+        } else if is("event_id") {
+            string_field(v, &mut ev.event_id)?;
+        } else if is("customer_id") {
+            string_field(v, &mut customer_id)?;
+        } else if is("source") {
+            string_field(v, &mut source)?;
+        } else if is("timestamp") {
+            match v {
+                Node::String(t) if is_rfc3339(t) => {}
+                Node::Static(StaticNode::Null) => {}
+                _ => return Err(BindError),
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<AnyObject, A::Error> {
-                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(AnyObject)
+        } else if is("properties") {
+            // `map[string]any`: any object, or null.
+            match v {
+                Node::Object { .. } | Node::Static(StaticNode::Null) => {}
+                _ => return Err(BindError),
             }
         }
-        d.deserialize_map(V)
+        j = skip(nodes, j + 1);
     }
+    Ok(ev)
 }
 
 /// A rejection: status and the exact body the real API sends.
@@ -154,28 +183,18 @@ pub fn json_str(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
-fn nonempty(s: &Option<Cow<'_, str>>) -> bool {
-    s.as_deref().is_some_and(|s| !s.is_empty())
-}
-
-/// Per-event checks that happen at bind time for both routes: Go's `time.Time` decoding of
-/// `timestamp`. (`properties` type is checked by the decoder itself.)
-fn bind_check(e: &EventIn<'_>) -> Result<(), ApiError> {
-    match e.timestamp.as_deref() {
-        None => Ok(()),
-        Some(t) if is_rfc3339(t) => Ok(()),
-        Some(_) => Err(invalid_payload()),
-    }
-}
-
-/// Single route: bind errors and the `binding:"required"` fields are all "Invalid request
-/// payload" (gin validates at bind time).
-pub fn check_single(e: &EventIn<'_>) -> Result<(), ApiError> {
-    bind_check(e)?;
-    if !nonempty(&e.event_name) || !nonempty(&e.external_customer_id) {
+/// Single route (`POST /v1/events`): bind errors and the `binding:"required"` fields are all
+/// "Invalid request payload" (gin validates at bind time).
+pub fn parse_single<'a>(nodes: &[Node<'a>]) -> Result<Ev<'a>, ApiError> {
+    let ev = read_event(nodes, 0).map_err(|_| invalid_payload())?;
+    if !nonempty(ev.event_name) || !nonempty(ev.external_customer_id) {
         return Err(invalid_payload());
     }
-    Ok(())
+    Ok(ev)
+}
+
+fn nonempty(s: Option<&str>) -> bool {
+    s.is_some_and(|s| !s.is_empty())
 }
 
 /// Why a bulk request is refused.
@@ -188,44 +207,70 @@ pub enum BulkError {
     At(usize, ApiError),
 }
 
-impl BulkError {
-    pub fn into_error(self) -> ApiError {
-        match self {
-            BulkError::Whole(e) | BulkError::At(_, e) => e,
-        }
-    }
-}
-
-/// Bulk route: the bind checks for every element, then `Validate()` on the list, then the
-/// per-event required fields (done by the service, hence "Request validation failed").
-pub fn check_bulk<'b, 'a>(b: &'b BulkIn<'a>) -> Result<&'b [Option<EventIn<'a>>], BulkError> {
+/// Bulk route (`POST /v1/events/bulk`), in the API's order: bind every element, then
+/// `Validate()` on the list (1..=1000), then the service's per-event required fields. The
+/// events are appended to `out` (cleared first) whatever the outcome, so a per-event failure
+/// can still publish the events before it (`partial_bulk`).
+pub fn parse_bulk<'a>(nodes: &[Node<'a>], out: &mut Vec<Ev<'a>>) -> Result<(), BulkError> {
+    out.clear();
     let whole = |tag| BulkError::Whole(tag_error("BulkIngestEventRequest", "Events", tag));
-    let events = match &b.events {
-        None => return Err(whole("required")),
-        Some(v) => v.as_slice(),
+    let bind = |_| BulkError::Whole(invalid_payload());
+    let len = match nodes.first() {
+        // `null` decodes into the zero request: no events.
+        Some(Node::Static(StaticNode::Null)) => return Err(whole("required")),
+        Some(Node::Object { len, .. }) => *len,
+        _ => return Err(BulkError::Whole(invalid_payload())),
     };
-    for e in events.iter().flatten() {
-        bind_check(e).map_err(BulkError::Whole)?;
+    let mut has_events = false;
+    let mut j = 1;
+    for _ in 0..len {
+        let Some(Node::String(key)) = nodes.get(j) else {
+            return Err(BulkError::Whole(invalid_payload()));
+        };
+        j += 1;
+        if key.eq_ignore_ascii_case("events") {
+            match nodes.get(j) {
+                Some(Node::Static(StaticNode::Null)) => {
+                    has_events = false;
+                    out.clear();
+                }
+                Some(Node::Array { len, .. }) => {
+                    has_events = true;
+                    out.clear();
+                    let mut k = j + 1;
+                    for _ in 0..*len {
+                        out.push(read_event(nodes, k).map_err(bind)?);
+                        k = skip(nodes, k);
+                    }
+                }
+                _ => return Err(BulkError::Whole(invalid_payload())),
+            }
+        }
+        j = skip(nodes, j);
     }
-    if events.is_empty() {
+    if !has_events {
+        return Err(whole("required"));
+    }
+    if out.is_empty() {
         return Err(whole("min"));
     }
-    if events.len() > MAX_BULK {
+    if out.len() > MAX_BULK {
         return Err(whole("max"));
     }
-    for (i, e) in events.iter().enumerate() {
-        let field = match e {
-            None => "EventName",
-            Some(e) if !nonempty(&e.event_name) => "EventName",
-            Some(e) if !nonempty(&e.external_customer_id) => "ExternalCustomerID",
-            Some(_) => continue,
+    for (i, e) in out.iter().enumerate() {
+        let field = if !e.present || !nonempty(e.event_name) {
+            "EventName"
+        } else if !nonempty(e.external_customer_id) {
+            "ExternalCustomerID"
+        } else {
+            continue;
         };
         return Err(BulkError::At(
             i,
             tag_error("IngestEventRequest", field, "required"),
         ));
     }
-    Ok(events)
+    Ok(())
 }
 
 /// Go's strict RFC 3339 parse (`time.Time.UnmarshalJSON`): `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`,
@@ -319,6 +364,7 @@ pub fn record_lines(raw: &[u8], bulk: bool, out: &mut Vec<u8>) -> bool {
 }
 
 fn scan_bulk(b: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    let start = out.len();
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
         return None;
@@ -342,7 +388,11 @@ fn scan_bulk(b: &[u8], out: &mut Vec<u8>) -> Option<()> {
             return None;
         }
         i = skip_ws(b, i + 1);
-        if key == b"events" && b.get(i) == Some(&b'[') {
+        // Like the parser: the key matched case-insensitively, the last one wins.
+        if key.eq_ignore_ascii_case(b"events") {
+            out.truncate(start);
+        }
+        if key.eq_ignore_ascii_case(b"events") && b.get(i) == Some(&b'[') {
             let mut j = i + 1;
             loop {
                 j = skip_ws(b, j);
@@ -445,6 +495,67 @@ fn compact(b: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
+    /// Parse `json` as the sink does and hand the tape to `f`.
+    fn with_tape<R>(json: &str, f: impl FnOnce(&[Node<'_>]) -> R) -> R {
+        let mut body = json.as_bytes().to_vec();
+        let mut buffers = simd_json::Buffers::default();
+        let mut tape = simd_json::Tape(Vec::new());
+        match simd_json::fill_tape(&mut body, &mut buffers, &mut tape) {
+            Ok(()) => f(&tape.0),
+            Err(e) => panic!("{json}: {e}"),
+        }
+    }
+
+    #[test]
+    fn single_binds_like_go() {
+        // Escapes are unescaped; keys match case-insensitively; the last duplicate wins;
+        // `null` leaves a string field alone; unknown fields and any property values pass.
+        let json = r#"{"Event_Name":"a\"b\u00e9","external_customer_id":"x","EXTERNAL_CUSTOMER_ID":"c",
+            "event_id":"id","event_id":null,"other":[1,{"k":[]}],"properties":{"n":1,"o":{"p":[null]}},
+            "timestamp":"2026-01-01T00:00:00Z","source":null}"#;
+        with_tape(json, |n| {
+            let ev = parse_single(n).expect("valid");
+            assert_eq!(ev.event_name, Some("a\"b\u{e9}"));
+            assert_eq!(ev.external_customer_id, Some("c"));
+            assert_eq!(ev.event_id, Some("id"));
+        });
+        for bad in [
+            r#"{"event_name":"e","external_customer_id":"c","source":1}"#,
+            r#"{"event_name":"e","external_customer_id":"c","properties":[]}"#,
+            r#"{"event_name":"e","external_customer_id":"c","timestamp":1}"#,
+            r#"{"event_name":"e","external_customer_id":""}"#,
+            r#"null"#,
+            r#""x""#,
+        ] {
+            with_tape(bad, |n| {
+                assert_eq!(parse_single(n).err(), Some(invalid_payload()), "{bad}")
+            });
+        }
+    }
+
+    #[test]
+    fn bulk_validation_order() {
+        // A bind error anywhere beats a per-event required error earlier in the list.
+        let json = r#"{"events":[{"event_name":"e"},{"event_name":"e","external_customer_id":"c","timestamp":"x"}]}"#;
+        with_tape(json, |n| {
+            assert!(
+                matches!(parse_bulk(n, &mut Vec::new()), Err(BulkError::Whole(e)) if e == invalid_payload())
+            );
+        });
+        let json =
+            r#"{"Events":[{"event_name":"e","external_customer_id":"c","event_id":"1"},null]}"#;
+        with_tape(json, |n| {
+            let mut out = Vec::new();
+            assert!(matches!(parse_bulk(n, &mut out), Err(BulkError::At(1, _))));
+            assert_eq!(out[0].event_id, Some("1"));
+        });
+        with_tape(r#"{"events":5}"#, |n| {
+            assert!(
+                matches!(parse_bulk(n, &mut Vec::new()), Err(BulkError::Whole(e)) if e == invalid_payload())
+            );
+        });
+    }
+
     #[test]
     fn rfc3339() {
         for ok in [
@@ -481,7 +592,7 @@ mod tests {
 
     #[test]
     fn record_lines_split_bulk_events() {
-        let raw = br#"{ "x": {"events": [1]}, "events" : [ {"a" : "b c\"]}", "n": [1, 2]} ,
+        let raw = br#"{ "x": {"events": [1]}, "Events": [{"first": 1}], "events" : [ {"a" : "b c\"]}", "n": [1, 2]} ,
             {"event_name":"e"} ], "y": "z" }"#;
         let mut out = Vec::new();
         assert!(record_lines(raw, true, &mut out));

@@ -71,6 +71,7 @@ pub fn sink_recording(listen: SocketAddr, faults: Faults, record: Option<&Path>)
         threads: 4,
         faults,
         record: record.map(Path::to_path_buf),
+        ..SinkConfig::default()
     })
     .expect("start sink")
 }

@@ -83,6 +83,9 @@ pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
             cfg.set("ssl.ca.location", &c.tls.root_cas_file);
         }
         if c.tls.skip_cert_verify {
+            tracing::warn!(
+                "input.kafka.tls.skip_cert_verify is on: the brokers' certificates are not checked"
+            );
             cfg.set("enable.ssl.certificate.verification", "false");
             cfg.set("ssl.endpoint.identification.algorithm", "none");
         }
@@ -109,6 +112,10 @@ pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
         if m == "OAUTHBEARER" {
             // The token itself is handed over by the client context's refresh callback.
         } else {
+            if m == "PLAIN" && !c.tls.enabled {
+                // Bento allows it too, but say so: PLAIN sends the password as it is.
+                tracing::warn!("input.kafka.sasl PLAIN without tls: the password crosses the network in clear text; set `tls: {{enabled: true}}`");
+            }
             cfg.set("sasl.username", &c.sasl.user);
             cfg.set("sasl.password", c.sasl.password.expose());
         }

@@ -211,3 +211,60 @@ impl KafkaConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The problems `lint` would report for this `input.kafka` body.
+    fn problems(yaml: &str) -> Vec<String> {
+        let body: String = yaml.lines().map(|l| format!("    {l}\n")).collect();
+        let text = format!("input:\n  kafka:\n{body}output:\n  drop: {{}}\n");
+        match crate::config::Config::from_str_named("t.yaml", &text, &|_| None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn bento_defaults() {
+        let c: KafkaConfig =
+            serde_yaml_ng::from_str("addresses: [a]\ntopics: [t]\nconsumer_group: g\n")
+                .expect("parses");
+        assert_eq!(c.checkpoint_limit, 1024);
+        assert_eq!(c.fetch_buffer_cap, 256);
+        assert_eq!(c.commit_period.get(), std::time::Duration::from_secs(1));
+        assert!(c.start_from_oldest);
+        assert_eq!(
+            c.group.session_timeout.get(),
+            std::time::Duration::from_secs(10)
+        );
+        assert_eq!(
+            c.group.rebalance_timeout.get(),
+            std::time::Duration::from_secs(60)
+        );
+        assert!(problems("addresses: [a]\ntopics: [t]\nconsumer_group: g\n").is_empty());
+    }
+
+    #[test]
+    fn invalid_combinations_are_named() {
+        let p = problems("addresses: [a]\ntopics: [t]\n");
+        assert!(
+            p.iter().any(|m| m.contains("input.kafka.consumer_group")),
+            "{p:?}"
+        );
+        assert!(
+            problems("addresses: [a]\ntopics: ['t:0-3']\n").is_empty(),
+            "explicit partitions need no group"
+        );
+        let p = problems("addresses: [a]\ntopics: [t, 'u:1']\nconsumer_group: g\n");
+        assert!(p.iter().any(|m| m.contains("cannot be mixed")), "{p:?}");
+        let p = problems(
+            "addresses: [a]\ntopics: [t]\nconsumer_group: g\nsasl: {mechanism: OAUTHBEARER}\n",
+        );
+        assert!(p.iter().any(|m| m.contains("access_token")), "{p:?}");
+        let p =
+            problems("addresses: [a]\ntopics: [t]\nconsumer_group: g\nsasl: {mechanism: PLAIN}\n");
+        assert!(p.iter().any(|m| m.contains("needs a `user`")), "{p:?}");
+    }
+}

@@ -51,10 +51,9 @@ impl Loop {
     /// Hand messages to the pipeline until a stop is requested or the pipeline is gone.
     fn consume(&self, out: &Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
         let m = metrics::get();
-        // Messages polled but not yet taken by the pipeline. It grows only while the pipeline
-        // is full and the partitions are paused; what librdkafka still hands out then is what
-        // it had prefetched before the pause took effect, so the stash is bounded by
-        // librdkafka's own prefetch bound (`queued.max.messages.kbytes`).
+        // The message polled but not yet taken by the pipeline. At most one: nothing is polled
+        // while it waits unless every partition is paused, and messages of paused partitions
+        // are dropped (and re-fetched after the resume), never stashed.
         let mut stash: VecDeque<Message> = VecDeque::new();
         let mut full_since: Option<Instant> = None;
         let mut next_tick = Instant::now() + TICK;
@@ -320,6 +319,10 @@ impl Loop {
     /// Pause (or resume) every owned partition because the pipeline is stalled (or moving
     /// again). Partitions at their checkpoint limit stay paused.
     fn set_downstream_paused(&self, pause: bool) {
+        self.pause_all(pause, true);
+    }
+
+    fn pause_all(&self, pause: bool, announce: bool) {
         let (all, resume) = {
             let mut st = self.ctx().state.lock();
             if st.downstream_paused == pause {
@@ -334,10 +337,12 @@ impl Loop {
             (st.all(), resume)
         };
         if pause {
-            tracing::info!(
+            if announce {
+                tracing::info!(
                 partitions = all.count(),
                 "pipeline stalled: partitions paused, still polling so the group keeps this member"
             );
+            }
             if let Err(e) = self.consumer.pause(&all) {
                 tracing::warn!(error = %e, "pause failed");
             }
@@ -351,7 +356,8 @@ impl Loop {
     /// keeps us) until the pipeline drained or the deadline passed, storing watermarks as acks
     /// arrive, then commit synchronously. Closing the consumer (on drop) leaves the group.
     fn finish(self, ctl: &Control) {
-        self.set_downstream_paused(true);
+        // Stop fetching: nothing polled from here on is taken.
+        self.pause_all(true, false);
         let fallback = Instant::now() + Duration::from_secs(30);
         loop {
             let deadline = ctl.deadline().unwrap_or(fallback);

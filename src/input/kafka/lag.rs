@@ -37,6 +37,7 @@ pub fn lag() -> Vec<PartitionLag> {
 pub(crate) fn forget(topic: &str, partition: i32) {
     LAG.lock()
         .retain(|(t, p), _| !(t.as_ref() == topic && *p == partition));
+    crate::observe::metrics::remove_lag(topic, partition);
 }
 
 /// The subset of librdkafka's statistics JSON we read (parsing the whole document would
@@ -97,6 +98,8 @@ pub(crate) fn update_from_stats(raw: &[u8], owned: impl Fn(&str, i32) -> Option<
             } else {
                 continue;
             };
+            let lag = (p.hi_offset - position).max(0);
+            crate::observe::metrics::set_lag(&name, p.partition, lag);
             reg.insert(
                 (Arc::clone(&name), p.partition),
                 PartitionLag {
@@ -105,7 +108,7 @@ pub(crate) fn update_from_stats(raw: &[u8], owned: impl Fn(&str, i32) -> Option<
                     high_watermark: p.hi_offset,
                     position,
                     committed: p.committed_offset.max(-1),
-                    lag: (p.hi_offset - position).max(0),
+                    lag,
                 },
             );
         }

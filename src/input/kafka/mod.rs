@@ -103,6 +103,7 @@ impl KafkaInput {
                     partitions = parts.len(),
                     "kafka consumer assigned explicit partitions"
                 );
+                crate::observe::health::set_input_connected(true, "");
             }
         }
         Ok(consumer::Loop {

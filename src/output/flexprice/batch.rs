@@ -193,7 +193,9 @@ impl Batcher {
     }
 
     /// Add an event; completed batches are pushed to `out`. The limits are upper bounds: a
-    /// batch is closed *before* an event that would take it past `count` or `byte_size`.
+    /// batch is closed *before* an event that would take it past `count` or `byte_size`. An
+    /// event bigger than `byte_size` on its own is sent alone (it cannot be split; the encoder
+    /// already refused anything over the API's 32 MiB cap).
     pub fn push(
         &mut self,
         bytes: &[u8],

@@ -4,6 +4,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::bloblang::timefmt::civil_from_days;
+
 /// Now, UTC, millisecond precision: `2026-11-25T06:01:02.123Z`.
 pub fn now_rfc3339_ms() -> String {
     let ms = SystemTime::now()
@@ -26,20 +28,6 @@ pub fn format_ms(ms: i64) -> String {
         (sod % 3600) / 60,
         sod % 60
     )
-}
-
-/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Strict RFC 3339 date-time as Go's `time.RFC3339` parser (what the Flexprice API uses)

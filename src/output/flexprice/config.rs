@@ -177,6 +177,12 @@ impl FlexpriceConfig {
                 "must not be less than `initial_interval`",
             );
         }
+        if self.dead_letter.kafka.is_some() {
+            p.add(
+                format!("{path}.dead_letter.kafka"),
+                "a Kafka dead-letter topic is not supported yet; use `dead_letter: {path: FILE}` (JSONL)",
+            );
+        }
         if self.dead_letter.path.is_none() && self.dead_letter.kafka.is_none() {
             p.add(
                 format!("{path}.dead_letter"),

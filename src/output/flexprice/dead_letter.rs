@@ -1,6 +1,7 @@
 //! The dead-letter sink: events the API will not take, written where a human can find them.
 //!
-//! A JSONL file opened in append mode with mode 0600 (events can carry customer data). Every
+//! A JSONL file opened in append mode, created with mode 0600 (events can carry customer data;
+//! an existing file keeps its mode, with a warning when others can read it). Every
 //! write ends with `fsync`, and only then are the events acked: an acked event is either at
 //! the API or durably on disk here.
 
@@ -8,8 +9,10 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use base64::Engine;
 use parking_lot::Mutex;
 
+use crate::bloblang::value::write_json_str;
 use crate::input::Origin;
 
 use super::clock;
@@ -62,6 +65,22 @@ impl DeadLetterSink {
             opts.mode(0o600);
         }
         let file = opts.open(path)?;
+        // `mode` applies only when the file is created. An existing file keeps the
+        // permissions its owner gave it (never widened, never silently changed: a log
+        // shipper may have been granted read access on purpose), but readable by others it
+        // exposes customer data, so say so at start.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = file.metadata()?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                tracing::warn!(
+                    path = %path.display(),
+                    mode = %format!("{mode:03o}"),
+                    "the dead-letter file is readable or writable by other users; it holds event payloads (customer data): `chmod 600` it unless that is intended"
+                );
+            }
+        }
         Ok(DeadLetterSink {
             path: path.to_path_buf(),
             file: Mutex::new(file),
@@ -90,7 +109,7 @@ impl DeadLetterSink {
 
 fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(b"{\"reason\":");
-    json_str(r.reason, out);
+    write_json_str(r.reason, out);
     out.extend_from_slice(b",\"status\":");
     match r.status {
         Some(s) => out.extend_from_slice(s.to_string().as_bytes()),
@@ -100,16 +119,31 @@ fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(r.attempts.to_string().as_bytes());
     out.extend_from_slice(b",\"response\":");
     match r.response {
-        Some(body) => json_str(truncate(body, MAX_RESPONSE), out),
+        Some(body) => write_json_str(truncate(body, MAX_RESPONSE), out),
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"event\":");
     match r.event {
         Payload::Event(json) => out.extend_from_slice(json),
-        Payload::Raw(raw) => json_str(&String::from_utf8_lossy(raw), out),
+        Payload::Raw(raw) => match std::str::from_utf8(raw) {
+            Ok(text) => write_json_str(text, out),
+            Err(_) => {
+                // JSON strings cannot hold arbitrary bytes: `event` shows the payload with
+                // U+FFFD in place of the bad bytes, for reading; `event_base64` keeps the
+                // exact bytes, so the message can be repaired and replayed.
+                write_json_str(&String::from_utf8_lossy(raw), out);
+                out.extend_from_slice(b",\"event_base64\":\"");
+                out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(raw)
+                        .as_bytes(),
+                );
+                out.push(b'"');
+            }
+        },
     }
     out.extend_from_slice(b",\"source\":{\"topic\":");
-    json_str(&r.origin.topic, out);
+    write_json_str(&r.origin.topic, out);
     out.extend_from_slice(
         format!(
             ",\"partition\":{},\"offset\":{}}},\"time\":",
@@ -117,7 +151,7 @@ fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
         )
         .as_bytes(),
     );
-    json_str(now, out);
+    write_json_str(now, out);
     out.extend_from_slice(b"}\n");
 }
 
@@ -131,11 +165,6 @@ pub fn truncate(s: &str, max: usize) -> &str {
         end -= 1;
     }
     &s[..end]
-}
-
-fn json_str(s: &str, out: &mut Vec<u8>) {
-    // serde_json's string escaping cannot fail for a &str.
-    let _ = serde_json::to_writer(&mut *out, s);
 }
 
 #[cfg(test)]
@@ -184,6 +213,8 @@ mod tests {
         assert_eq!(lines[0]["source"]["offset"], 41);
         assert_eq!(lines[1]["status"], serde_json::Value::Null);
         assert_eq!(lines[1]["event"], "not \u{fffd}json");
+        assert_eq!(lines[1]["event_base64"], "bm90IP9qc29u", "exact bytes kept");
+        assert!(lines[0].get("event_base64").is_none());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

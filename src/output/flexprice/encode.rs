@@ -5,6 +5,7 @@
 //! bulk request that takes 999 good neighbours down with it. The output is the exact JSON the
 //! API receives; the batcher only concatenates these bytes.
 
+use crate::bloblang::value::write_json_str;
 use crate::bloblang::Value;
 use crate::input::Origin;
 use crate::output::Encoder;
@@ -103,25 +104,32 @@ impl Encoder for EventEncoder {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(b"{\"event_id\":");
         match event_id {
-            Some(id) => json_str(id, &mut out),
-            None => json_str(&self.derived_id(origin), &mut out),
+            Some(id) => write_json_str(id, &mut out),
+            None => write_json_str(&self.derived_id(origin), &mut out),
         }
         out.extend_from_slice(b",\"event_name\":");
-        json_str(event_name, &mut out);
+        write_json_str(event_name, &mut out);
         out.extend_from_slice(b",\"external_customer_id\":");
-        json_str(external_customer_id, &mut out);
+        write_json_str(external_customer_id, &mut out);
         if let Some(c) = customer_id {
             out.extend_from_slice(b",\"customer_id\":");
-            json_str(c, &mut out);
+            write_json_str(c, &mut out);
         }
         if let Some(s) = source {
             out.extend_from_slice(b",\"source\":");
-            json_str(s, &mut out);
+            write_json_str(s, &mut out);
         }
         out.extend_from_slice(b",\"timestamp\":");
         match timestamp {
-            Some(ts) => json_str(ts, &mut out),
-            None => json_str(&clock::now_rfc3339_ms(), &mut out),
+            Some(ts) => write_json_str(ts, &mut out),
+            // The source's own timestamp (Kafka message time) when there is one: a redelivery
+            // after a crash then carries the same id *and* timestamp, which is what the API's
+            // storage collapses duplicates on (ReplacingMergeTree on id + timestamp). `now`
+            // would differ on every delivery. It is also the better usage time on a backlog.
+            None => match origin.timestamp_ms {
+                Some(ms) => write_json_str(&clock::format_ms(ms), &mut out),
+                None => write_json_str(&clock::now_rfc3339_ms(), &mut out),
+            },
         }
         if let Some(p) = properties {
             out.extend_from_slice(b",\"properties\":");
@@ -157,35 +165,6 @@ fn optional_str<'a>(doc: &'a Value, key: &str) -> Result<Option<&'a str>, String
         Some(Value::Str(s)) => Ok(Some(s)),
         Some(v) => Err(format!("`{key}` must be a string, got {}", v.kind())),
     }
-}
-
-/// JSON string escaping; the same rules as `Value::write_json`, kept local so the encoder
-/// does not depend on Bloblang internals beyond the `Value` contract.
-fn json_str(s: &str, out: &mut Vec<u8>) {
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(format!("\\u{b:04x}").as_bytes());
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
 }
 
 #[cfg(test)]
@@ -260,6 +239,11 @@ mod tests {
         clock::check_rfc3339(ts).expect("rfc3339");
         assert!(ts.ends_with('Z') && ts.len() == 24, "UTC with ms: {ts}");
         assert!(a.get("properties").is_none() && a.get("customer_id").is_none());
+        // With a source timestamp, the default is that instant: stable across redeliveries.
+        let mut o = origin(3, 7);
+        o.timestamp_ms = Some(1_795_586_462_123);
+        let k = parse(&enc.encode(&d, &o).expect("valid"));
+        assert_eq!(k["timestamp"], "2026-11-25T06:01:02.123Z");
         // Unpartitioned inputs: stable within a run, distinct per offset.
         let c = parse(&enc.encode(&d, &origin(-1, 7)).expect("valid"));
         let e = parse(&enc.encode(&d, &origin(-1, 8)).expect("valid"));

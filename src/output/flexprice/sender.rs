@@ -26,7 +26,7 @@ use crossbeam_channel::Receiver;
 
 use crate::config::Secret;
 use crate::delivery::Ack;
-use crate::observe::metrics;
+use crate::observe::{health, latency, metrics};
 use crate::runtime::Control;
 
 use super::batch::Batch;
@@ -82,22 +82,28 @@ impl Sender {
     /// A sender thread's loop: until the batch channel closes.
     pub fn run(&self, batches: &Receiver<Batch>, ctl: &Control) {
         for batch in batches {
-            if ctl.past_deadline() {
-                // Never sent, never acked: redelivered on the next start.
-                drop(batch);
-                continue;
-            }
             self.deliver(batch, ctl);
         }
     }
 
     /// Deliver one batch to its end (see the module docs).
     pub fn deliver(&self, batch: Batch, ctl: &Control) {
+        if ctl.past_deadline() {
+            // Never sent (or the rest of a split batch), never acked: redelivered on the next
+            // start. The runtime no longer waits for us.
+            drop(batch);
+            return;
+        }
         match self.send_with_retry(&batch, ctl) {
             Outcome::Accepted => {
+                tracing::debug!(
+                    events = batch.len(),
+                    bulk = batch.bulk,
+                    bytes = batch.body.len(),
+                    "events accepted by the Flexprice API"
+                );
                 metrics::get().output_sent.add(batch.len() as u64);
-                // TODO(metrics): end-to-end latency histogram per event from
-                // `item.origin.received_at` / `timestamp_ms` once observe::metrics has one.
+                latency::record_delivered(batch.items.iter().map(|i| &i.origin));
                 Ack::ack_all(batch.items.into_iter().map(|i| i.ack));
             }
             Outcome::Failed {
@@ -316,6 +322,7 @@ impl Sender {
                     .read_to_vec()
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
+                latency::record_batch(started.elapsed());
                 Attempt {
                     sent: started,
                     status: Some(status),
@@ -331,14 +338,15 @@ impl Sender {
             },
         };
         m.output_in_flight.dec();
-        record_send_latency(started.elapsed());
+        // Readiness: the API answered (anything but a server error) = connected.
+        match out.status {
+            Some(s) if s < 500 => health::set_output_connected(true, ""),
+            Some(s) => health::set_output_connected(false, &format!("POST {url}: HTTP {s}")),
+            None => health::set_output_connected(false, &format!("POST {url}: {}", out.body)),
+        }
         out
     }
 }
-
-/// Hook for the batch-send latency histogram.
-// TODO(metrics): record into the hdrhistogram once observe::metrics exposes one.
-fn record_send_latency(_elapsed: Duration) {}
 
 /// Wait `d` for the next retry. Returns false (give up, leave un-acked) when a shutdown
 /// deadline would pass before the retry could start: waiting longer is pointless, the
