@@ -51,6 +51,39 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus 
     }
 }
 
+/// Read log lines until one contains `needle` (panics if the collector's stderr ends first).
+fn read_until(stderr: &mut BufReader<std::process::ChildStderr>, needle: &str) -> String {
+    let mut line = String::new();
+    while !line.contains(needle) {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).expect("log line") > 0,
+            "collector stderr ended before `{needle}`"
+        );
+    }
+    line
+}
+
+/// A running collector whose stdout is a pipe nobody reads, filled until its output blocks:
+/// a graceful stop cannot finish. Returns its stdin (kept open) and stderr.
+fn stuck_collector(
+    cfg: &PathBuf,
+) -> (
+    Child,
+    std::process::ChildStdin,
+    BufReader<std::process::ChildStderr>,
+) {
+    let mut child = spawn(cfg);
+    let mut stdin = child.stdin.take().expect("stdin");
+    let line = format!("{{\"pad\":\"{}\"}}\n", "z".repeat(4000));
+    for _ in 0..200 {
+        stdin.write_all(line.as_bytes()).expect("write");
+    }
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    read_until(&mut stderr, "pipeline starting");
+    (child, stdin, stderr)
+}
+
 /// Pull a `key=value` integer from the final logfmt summary line.
 fn summary_field(stderr: &str, key: &str) -> u64 {
     let line = stderr
@@ -219,28 +252,11 @@ fn a_second_signal_exits_at_once() {
     let dir = tempfile::tempdir().expect("tmp");
     // stdout is a pipe nobody reads: the output blocks, so the graceful stop cannot finish.
     let cfg = write_config(&dir, "c.yaml", &STDIN_TO_STDOUT.replace("5s", "60s"));
-    let mut child = spawn(&cfg);
-    let mut stdin = child.stdin.take().expect("stdin");
-    let line = format!("{{\"pad\":\"{}\"}}\n", "z".repeat(4000));
-    for _ in 0..200 {
-        stdin.write_all(line.as_bytes()).expect("write");
-    }
-    // Wait until the output is stuck on the full pipe: stderr says the pipeline started.
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    stderr.read_line(&mut first).expect("log line");
-    assert!(first.contains("pipeline starting"), "{first}");
+    let (mut child, _stdin, mut stderr) = stuck_collector(&cfg);
     signal(&child, "TERM");
     // Two signals sent back to back are one pending signal to the kernel: send the second
     // once the first was seen, as a person pressing Ctrl-C twice does.
-    let mut line = String::new();
-    while !line.contains("stopping") {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).expect("log") > 0,
-            "no stop acknowledgement"
-        );
-    }
+    read_until(&mut stderr, "stopping");
     signal(&child, "TERM");
     let status = wait_bounded(&mut child, Duration::from_secs(10));
     assert!(
@@ -257,15 +273,7 @@ fn shutdown_timeout_bounds_a_stuck_drain() {
         "c.yaml",
         &STDIN_TO_STDOUT.replace("shutdown_timeout: 5s", "shutdown_timeout: 300ms"),
     );
-    let mut child = spawn(&cfg);
-    let mut stdin = child.stdin.take().expect("stdin");
-    let line = format!("{{\"pad\":\"{}\"}}\n", "z".repeat(4000));
-    for _ in 0..200 {
-        stdin.write_all(line.as_bytes()).expect("write");
-    }
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let mut first = String::new();
-    stderr.read_line(&mut first).expect("log line");
+    let (mut child, _stdin, mut stderr) = stuck_collector(&cfg);
     signal(&child, "TERM");
     let status = wait_bounded(&mut child, Duration::from_secs(10));
     let mut rest = String::new();
