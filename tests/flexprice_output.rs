@@ -733,27 +733,33 @@ fn past_the_shutdown_deadline_unsent_events_stay_unacked() {
 }
 
 #[test]
-fn dead_letter_kafka_is_reported_as_not_supported() {
+fn dead_letter_takes_either_a_path_or_kafka_not_both() {
     let (_d, dlq) = tmp();
     let addr: std::net::SocketAddr = "127.0.0.1:9".parse().expect("addr");
     let cfg = config(
         addr,
         &dlq,
-        json!({"dead_letter": {"kafka": {"addresses": ["localhost:9092"], "topic": "dlq"}}}),
+        json!({"dead_letter": {"path": dlq.to_string_lossy(), "kafka": {"addresses": ["127.0.0.1:9"], "topic": "dlq"}}}),
     );
     let err = FlexpriceOutput::new(cfg)
         .err()
         .expect("must fail")
         .to_string();
-    assert!(err.contains("not supported"), "{err}");
-    // And `lint` says so, naming the field.
-    let yaml = "input:\n  stdin: {}\noutput:\n  flexprice:\n    api_key: k\n    dead_letter:\n      kafka: {addresses: [localhost:9092], topic: dlq}\n";
-    let err = match flexprice_collector::config::Config::from_str_named("t.yaml", yaml, &|_| None) {
-        Ok(_) => panic!("lint must fail"),
-        Err(e) => e.to_string(),
+    assert!(err.contains("only one"), "{err}");
+    // `lint` says so too, naming the field; Kafka alone is accepted.
+    let lint = |dl: &str| {
+        let yaml = format!(
+            "input:\n  stdin: {{}}\noutput:\n  flexprice:\n    api_key: k\n    dead_letter:\n{dl}"
+        );
+        flexprice_collector::config::Config::from_str_named("t.yaml", &yaml, &|_| None)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     };
+    let kafka = "      kafka: {addresses: ['127.0.0.1:9'], topic: dlq}\n";
+    assert_eq!(lint(kafka), Ok(()));
+    let err = lint(&format!("      path: ./dlq.jsonl\n{kafka}")).expect_err("lint must fail");
     assert!(
-        err.contains("dead_letter.kafka") && err.contains("not supported"),
+        err.contains("dead_letter") && err.contains("only one"),
         "{err}"
     );
 }

@@ -98,6 +98,10 @@ impl Default for DeadLetter {
 pub struct DeadLetterKafka {
     pub addresses: Vec<String>,
     pub topic: String,
+    /// How long one dead-letter write waits for the broker to acknowledge every record;
+    /// past it the write fails and the events stay un-acked (redelivered later).
+    #[serde(default = "default_timeout")]
+    pub timeout: Duration,
 }
 
 /// TLS towards a self-hosted API.
@@ -177,10 +181,24 @@ impl FlexpriceConfig {
                 "must not be less than `initial_interval`",
             );
         }
-        if self.dead_letter.kafka.is_some() {
+        if let Some(k) = &self.dead_letter.kafka {
+            if k.addresses.iter().all(|a| a.trim().is_empty()) || k.topic.trim().is_empty() {
+                p.add(
+                    format!("{path}.dead_letter.kafka"),
+                    "set `addresses` and `topic`",
+                );
+            }
+            if k.timeout.is_zero() {
+                p.add(
+                    format!("{path}.dead_letter.kafka.timeout"),
+                    "must be greater than zero",
+                );
+            }
+        }
+        if self.dead_letter.kafka.is_some() && self.dead_letter.path.is_some() {
             p.add(
-                format!("{path}.dead_letter.kafka"),
-                "a Kafka dead-letter topic is not supported yet; use `dead_letter: {path: FILE}` (JSONL)",
+                format!("{path}.dead_letter"),
+                "set only one of `path` and `kafka`",
             );
         }
         if self.dead_letter.path.is_none() && self.dead_letter.kafka.is_none() {

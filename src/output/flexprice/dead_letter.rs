@@ -4,13 +4,24 @@
 //! an existing file keeps its mode, with a warning when others can read it). Every
 //! write ends with `fsync`, and only then are the events acked: an acked event is either at
 //! the API or durably on disk here.
+//!
+//! Or a Kafka topic: each record (the same JSON line, without the newline) is one message,
+//! keyed `topic-partition-offset` of the source. A write produces them all with `acks=all`
+//! and idempotence, flushes, and returns `Ok` only if the broker acknowledged every one within
+//! `timeout`; otherwise the events stay un-acked and are redelivered.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use parking_lot::Mutex;
+use rdkafka::client::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 use crate::bloblang::value::write_json_str;
 use crate::input::Origin;
@@ -43,13 +54,43 @@ pub enum Payload<'a> {
 const MAX_RESPONSE: usize = 4096;
 
 pub struct DeadLetterSink {
-    path: PathBuf,
-    file: Mutex<File>,
+    /// Where records go, for logs: the file path or `kafka:TOPIC`.
+    label: String,
+    dest: Dest,
+}
+
+enum Dest {
+    File(Mutex<File>),
+    Kafka {
+        producer: BaseProducer<DeliveryCounter>,
+        topic: String,
+        flush_timeout: Duration,
+        /// One write at a time, so the failure counter belongs to that write.
+        lock: Mutex<()>,
+    },
+}
+
+/// Counts failed deliveries; read and reset by each write.
+struct DeliveryCounter {
+    failed: AtomicUsize,
+    first_error: Mutex<Option<String>>,
+}
+
+impl ClientContext for DeliveryCounter {}
+
+impl ProducerContext for DeliveryCounter {
+    type DeliveryOpaque = ();
+    fn delivery(&self, r: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, _)) = r {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            self.first_error.lock().get_or_insert_with(|| e.to_string());
+        }
+    }
 }
 
 impl std::fmt::Debug for DeadLetterSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DeadLetterSink({})", self.path.display())
+        write!(f, "DeadLetterSink({})", self.label)
     }
 }
 
@@ -82,13 +123,56 @@ impl DeadLetterSink {
             }
         }
         Ok(DeadLetterSink {
-            path: path.to_path_buf(),
-            file: Mutex::new(file),
+            label: path.display().to_string(),
+            dest: Dest::File(Mutex::new(file)),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// A producer to `topic`; each record becomes one message (the same JSON line as in
+    /// the file). `addresses` items may be comma-separated lists.
+    pub fn kafka(
+        addresses: &[String],
+        topic: &str,
+        flush_timeout: Duration,
+    ) -> std::io::Result<DeadLetterSink> {
+        let servers = addresses
+            .iter()
+            .flat_map(|a| a.split(','))
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .collect::<Vec<_>>()
+            .join(",");
+        if servers.is_empty() || topic.is_empty() {
+            return Err(std::io::Error::other(
+                "dead_letter.kafka needs `addresses` and `topic`",
+            ));
+        }
+        let timeout_ms = flush_timeout.as_millis().max(1).to_string();
+        let producer: BaseProducer<DeliveryCounter> = ClientConfig::new()
+            .set("bootstrap.servers", &servers)
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("message.max.bytes", "34603008")
+            .set("message.timeout.ms", &timeout_ms)
+            .create_with_context(DeliveryCounter {
+                failed: AtomicUsize::new(0),
+                first_error: Mutex::new(None),
+            })
+            .map_err(std::io::Error::other)?;
+        Ok(DeadLetterSink {
+            label: format!("kafka:{topic}"),
+            dest: Dest::Kafka {
+                producer,
+                topic: topic.to_string(),
+                flush_timeout,
+                lock: Mutex::new(()),
+            },
+        })
+    }
+
+    /// Where records go, for logs.
+    pub fn describe(&self) -> &str {
+        &self.label
     }
 
     /// Append the records and fsync. On `Ok` every record is durable.
@@ -97,13 +181,73 @@ impl DeadLetterSink {
             return Ok(());
         }
         let now = clock::now_rfc3339_ms();
-        let mut buf = Vec::with_capacity(records.len() * 512);
-        for r in records {
-            encode(r, &now, &mut buf);
+        match &self.dest {
+            Dest::File(file) => {
+                let mut buf = Vec::with_capacity(records.len() * 512);
+                for r in records {
+                    encode(r, &now, &mut buf);
+                }
+                let mut f = file.lock();
+                f.write_all(&buf)?;
+                f.sync_data()
+            }
+            Dest::Kafka {
+                producer,
+                topic,
+                flush_timeout,
+                lock,
+            } => {
+                let _one_write = lock.lock();
+                let ctx = producer.context();
+                ctx.failed.store(0, Ordering::SeqCst);
+                *ctx.first_error.lock() = None;
+                let deadline = Instant::now() + *flush_timeout;
+                let mut buf = Vec::with_capacity(512);
+                for r in records {
+                    buf.clear();
+                    encode(r, &now, &mut buf);
+                    let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+                    let key = format!(
+                        "{}-{}-{}",
+                        r.origin.topic, r.origin.partition, r.origin.offset
+                    );
+                    let mut rec = BaseRecord::to(topic).payload(line).key(&key);
+                    loop {
+                        match producer.send(rec) {
+                            Ok(()) => break,
+                            Err((
+                                KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
+                                back,
+                            )) if Instant::now() < deadline => {
+                                // Bounded: the local queue drains as the broker acks.
+                                producer.poll(Duration::from_millis(100));
+                                rec = back;
+                            }
+                            Err((e, _)) => {
+                                // Records already queued land or expire on their own
+                                // (`message.timeout.ms`); this write is not acked either way.
+                                return Err(std::io::Error::other(format!(
+                                    "dead-letter produce to `{topic}`: {e}"
+                                )));
+                            }
+                        }
+                    }
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                producer.flush(left).map_err(|e| {
+                    std::io::Error::other(format!("dead-letter flush to `{topic}`: {e}"))
+                })?;
+                let failed = ctx.failed.load(Ordering::SeqCst);
+                if failed > 0 {
+                    let first = ctx.first_error.lock().take().unwrap_or_default();
+                    return Err(std::io::Error::other(format!(
+                        "dead-letter: {failed} of {} records not acknowledged by Kafka (`{topic}`): {first}",
+                        records.len()
+                    )));
+                }
+                Ok(())
+            }
         }
-        let mut f = self.file.lock();
-        f.write_all(&buf)?;
-        f.sync_data()
     }
 }
 

@@ -49,15 +49,17 @@ pub struct FlexpriceOutput {
 
 impl FlexpriceOutput {
     pub fn new(config: FlexpriceConfig) -> anyhow::Result<FlexpriceOutput> {
-        let dlq_path = match (&config.dead_letter.path, &config.dead_letter.kafka) {
-            (_, Some(_)) => anyhow::bail!(
-                "output.flexprice.dead_letter.kafka is not supported yet; use `dead_letter: {{path: FILE}}`"
-            ),
-            (Some(p), None) => p.clone(),
-            (None, None) => anyhow::bail!("output.flexprice.dead_letter: set `path`"),
+        let dead_letter = match (&config.dead_letter.path, &config.dead_letter.kafka) {
+            (Some(_), Some(_)) => {
+                anyhow::bail!("output.flexprice.dead_letter: set only one of `path` and `kafka`")
+            }
+            (Some(p), None) => DeadLetterSink::open(Path::new(p))
+                .with_context(|| format!("cannot open dead-letter file `{p}`"))?,
+            (None, Some(k)) => DeadLetterSink::kafka(&k.addresses, &k.topic, k.timeout.get())
+                .context("cannot create the dead-letter Kafka producer")?,
+            (None, None) => anyhow::bail!("output.flexprice.dead_letter: set `path` or `kafka`"),
         };
-        let dead_letter = DeadLetterSink::open(Path::new(&dlq_path))
-            .with_context(|| format!("cannot open dead-letter file `{dlq_path}`"))?;
+        let dlq_path = dead_letter.describe().to_string();
         let agent = build_agent(&config)?;
         let base = format!("{}://{}/v1/events", config.scheme, config.api_host.trim());
         let policy = Policy::from_config(&config.batching);
@@ -237,7 +239,7 @@ fn write_failed(dead_letter: &DeadLetterSink, failed: &mut Vec<(Vec<u8>, String,
             Ack::ack_all(failed.drain(..).map(|(_, _, _, ack)| ack));
         }
         Err(e) => {
-            tracing::error!(error = %e, path = %dead_letter.path().display(), events = n, "cannot write the dead-letter file; events stay un-acked");
+            tracing::error!(error = %e, dead_letter = %dead_letter.describe(), events = n, "cannot write the dead-letter file; events stay un-acked");
             failed.clear();
         }
     }

@@ -134,7 +134,7 @@ impl Sender {
                     events = batch.len(),
                     response = truncate(body, MAX_RESPONSE_LOG),
                     reason = %reason,
-                    dead_letter = %self.dead_letter.path().display(),
+                    dead_letter = %self.dead_letter.describe(),
                     "events not accepted by the Flexprice API; writing them to the dead-letter file"
                 );
                 self.dead_letter_batch(batch, &reason, status, response.as_deref(), attempts);
@@ -179,7 +179,7 @@ impl Sender {
                 // Not durable, so not done: un-acked events are redelivered after a restart.
                 tracing::error!(
                     error = %e,
-                    path = %self.dead_letter.path().display(),
+                    path = %self.dead_letter.describe(),
                     events = batch.len(),
                     "cannot write the dead-letter file; events stay un-acked"
                 );

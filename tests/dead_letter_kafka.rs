@@ -1,0 +1,250 @@
+//! `output.flexprice.dead_letter.kafka`: dead-letter records go to a Kafka topic (a `tansu`
+//! broker on 127.0.0.1), and events are acked only once the broker acknowledged them.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{create_topic, Broker};
+use crossbeam_channel::Sender;
+use flexprice_collector::bloblang::{Map, Value};
+use flexprice_collector::delivery::Checkpointer;
+use flexprice_collector::input::Origin;
+use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
+use flexprice_collector::output::{Body, Encoder, Event, Output};
+use flexprice_collector::runtime::Control;
+use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
+use serde_json::json;
+
+const KEY: &str = "test-key";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn sink() -> Sink {
+    Sink::start(SinkConfig {
+        api_key: KEY.into(),
+        faults: Faults {
+            reject_event_names: vec!["bad".into()],
+            ..Faults::default()
+        },
+        ..SinkConfig::default()
+    })
+    .expect("sink starts")
+}
+
+fn config(api: std::net::SocketAddr, dlq: serde_json::Value) -> FlexpriceConfig {
+    serde_json::from_value(json!({
+        "api_host": api.to_string(),
+        "api_key": KEY,
+        "scheme": "http",
+        "max_in_flight": 2,
+        "timeout": "5s",
+        "retry_max_attempts": 3,
+        "retry_backoff": {"initial_interval": "10ms", "max_interval": "100ms"},
+        "batching": {"count": 10, "period": "50ms"},
+        "dead_letter": {"kafka": dlq},
+    }))
+    .expect("valid output config")
+}
+
+/// A running output fed like the processor threads do, acked through a `Checkpointer`.
+struct Running {
+    tx: Option<Sender<Event>>,
+    done: crossbeam_channel::Receiver<anyhow::Result<()>>,
+    encoder: Arc<dyn Encoder>,
+    cp: Arc<Checkpointer>,
+    next_offset: i64,
+    #[allow(dead_code)] // keeps the clone alive alongside the output thread
+    ctl: Control,
+}
+
+impl Running {
+    fn start(cfg: FlexpriceConfig) -> Running {
+        let ctl = Control::new(Duration::from_secs(10));
+        let out = Box::new(FlexpriceOutput::new(cfg).expect("output builds"));
+        let encoder = out.encoder();
+        let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
+        let (done_tx, done) = crossbeam_channel::bounded(1);
+        let c = ctl.clone();
+        std::thread::spawn(move || {
+            let _ = done_tx.send(out.run(rx, &c));
+        });
+        Running {
+            tx: Some(tx),
+            done,
+            encoder,
+            cp: Checkpointer::new(),
+            next_offset: 0,
+            ctl,
+        }
+    }
+
+    fn origin(&mut self) -> Origin {
+        let o = Origin {
+            topic: Arc::from("usage"),
+            partition: 0,
+            offset: self.next_offset,
+            received_at: Some(Instant::now()),
+            ..Origin::default()
+        };
+        self.next_offset += 1;
+        o
+    }
+
+    fn push(&mut self, body: Body, origin: Origin) {
+        let ack = self.cp.track(origin.offset);
+        self.tx
+            .as_ref()
+            .expect("still open")
+            .send(Event { body, origin, ack })
+            .expect("output running");
+    }
+
+    fn send(&mut self, name: &str, i: usize) {
+        let origin = self.origin();
+        let doc = json!({
+            "event_name": name,
+            "external_customer_id": format!("cust_{i}"),
+            "timestamp": "2026-11-25T06:00:00.000Z",
+            "properties": {"tokens": i as i64},
+        });
+        let body = match self.encoder.encode(&to_value(&doc), &origin) {
+            Ok(b) => Body::Ready(b),
+            Err(reason) => Body::Failed {
+                raw: doc.to_string().into_bytes(),
+                reason,
+            },
+        };
+        self.push(body, origin);
+    }
+
+    fn send_failed(&mut self, raw: &[u8], reason: &str) {
+        let origin = self.origin();
+        let body = Body::Failed {
+            raw: raw.to_vec(),
+            reason: reason.into(),
+        };
+        self.push(body, origin);
+    }
+
+    fn finish(mut self) -> (Arc<Checkpointer>, i64) {
+        self.tx.take();
+        self.done
+            .recv_timeout(WAIT)
+            .expect("output must return after its input closes")
+            .expect("output run ok");
+        (self.cp, self.next_offset)
+    }
+}
+
+fn to_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => n
+            .as_i64()
+            .map(Value::Int)
+            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(to_value).collect()),
+        serde_json::Value::Object(o) => {
+            let mut m = Map::new();
+            for (k, v) in o {
+                m.insert(k.clone(), to_value(v));
+            }
+            Value::Object(m)
+        }
+    }
+}
+
+/// Read `want` messages from partition 0 of `topic` (bounded wait): (key, JSON payload).
+fn consume(addr: &str, topic: &str, want: usize) -> Vec<(String, serde_json::Value)> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .set("group.id", "dlq-reader")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Beginning)
+        .expect("partition");
+    c.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let end = Instant::now() + WAIT;
+    while out.len() < want && Instant::now() < end {
+        if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+            let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+            let v = serde_json::from_slice(m.payload().unwrap_or_default())
+                .expect("dead-letter message is one JSON record");
+            out.push((key, v));
+        }
+    }
+    out
+}
+
+#[test]
+fn rejected_and_failed_events_land_on_the_kafka_dead_letter_topic() {
+    let broker = Broker::start();
+    create_topic(&broker.addr, "dlq", 1);
+    let s = sink();
+    let mut run = Running::start(config(
+        s.addr(),
+        json!({"addresses": [broker.addr], "topic": "dlq", "timeout": "10s"}),
+    ));
+    for i in 0..3 {
+        run.send("good", i);
+    }
+    run.send("bad", 3);
+    run.send("good", 4);
+    run.send("bad", 5);
+    run.send_failed(b"not json", "cannot parse");
+    let (cp, n) = run.finish();
+
+    assert_eq!(s.stats().events_accepted, 4, "every good event delivered");
+    let mut dl = consume(&broker.addr, "dlq", 3);
+    dl.sort_by_key(|(_, v)| v["source"]["offset"].as_i64());
+    let offsets: Vec<i64> = dl
+        .iter()
+        .filter_map(|(_, v)| v["source"]["offset"].as_i64())
+        .collect();
+    assert_eq!(offsets, vec![3, 5, 6], "{dl:?}");
+    for (key, v) in &dl[..2] {
+        assert_eq!(v["status"], 400);
+        assert_eq!(v["event"]["event_name"], "bad");
+        assert_eq!(key, &format!("usage-0-{}", v["source"]["offset"]));
+    }
+    assert_eq!(dl[2].1["reason"], "cannot parse");
+    assert_eq!(dl[2].1["event"], "not json");
+    assert_eq!(dl[2].0, "usage-0-6");
+
+    assert_eq!(cp.acked_total(), n as u64, "every event acked once");
+    assert_eq!(cp.watermark(), Some(n));
+    assert_eq!(cp.in_flight(), 0);
+}
+
+#[test]
+fn an_unreachable_dead_letter_broker_leaves_the_failed_events_unacked() {
+    let closed = format!("127.0.0.1:{}", common::free_port());
+    let s = sink();
+    let mut run = Running::start(config(
+        s.addr(),
+        json!({"addresses": [closed], "topic": "dlq", "timeout": "1s"}),
+    ));
+    run.send("good", 0);
+    run.send("good", 1);
+    run.send_failed(b"not json", "cannot parse");
+    run.send("good", 3);
+    let (cp, n) = run.finish();
+
+    assert_eq!(s.stats().events_accepted, 3);
+    assert_eq!(cp.acked_total(), n as u64 - 1, "all but the failed one");
+    assert_eq!(
+        cp.watermark(),
+        Some(2),
+        "the watermark stops at the un-acked event"
+    );
+    // Offset 2 (un-acked) and 3 (acked, but held behind it).
+    assert_eq!(cp.in_flight(), 2);
+}
