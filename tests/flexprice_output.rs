@@ -357,7 +357,7 @@ fn transient_errors_are_retried_with_doubling_backoff() {
         "retried too fast: {took:?}"
     );
     assert!(
-        took < Duration::from_millis(1500),
+        took < Duration::from_millis(3000),
         "retried too slowly: {took:?}"
     );
     let st = s.stats();
@@ -389,7 +389,7 @@ fn retry_after_is_honoured() {
         took >= Duration::from_millis(1000),
         "Retry-After: 1 ignored: {took:?}"
     );
-    assert!(took < Duration::from_millis(2500), "{took:?}");
+    assert!(took < Duration::from_millis(5000), "{took:?}");
     let (cp, n) = run.finish(WAIT);
     assert_all_acked(&cp, n);
 }
