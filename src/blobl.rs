@@ -47,9 +47,8 @@ pub fn run(mapping: Option<String>, file: Option<PathBuf>) -> ExitCode {
             line.pop();
         }
         let raw = line.clone();
-        let mut scratch = line.clone();
         // Like Bento, a line that is not JSON is still a message: `this` fails, `content()` works.
-        let input = Value::from_json_slice(&mut scratch).unwrap_or(Value::Null);
+        let input = Value::from_json_bytes(&raw).unwrap_or(Value::Null);
         let mut meta = Map::new();
         let result = mapping.exec(
             &input,

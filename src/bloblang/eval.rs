@@ -214,7 +214,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
         },
         Expr::Neg(inner) => match &*value(inner, cx)? {
             Value::Int(i) => Ok(Cow::Owned(Value::Int(i.wrapping_neg()))),
-            Value::Float(f) => Ok(Cow::Owned(Value::Float(-f))),
+            Value::Float(f) | Value::RawNumber(f, _) => Ok(Cow::Owned(Value::Float(-f))),
             other => Err(Fail::msg(format!(
                 "{}: expected number value, got {}",
                 describe(inner),
@@ -423,6 +423,9 @@ pub fn equal(a: &Value, b: &Value) -> bool {
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
         (Value::Float(x), Value::Float(y)) => x == y,
+        (Value::RawNumber(x, _), other) | (other, Value::RawNumber(x, _)) => {
+            equal(&Value::Float(*x), other)
+        }
         (Value::Str(x), Value::Bytes(y)) | (Value::Bytes(y), Value::Str(x)) => x.as_bytes() == y,
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(p, q)| equal(p, q))
@@ -486,11 +489,7 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             describe(r)
         ))
     };
-    let num = |v: &Value| match v {
-        Value::Int(i) => Some(*i as f64),
-        Value::Float(f) => Some(*f),
-        _ => None,
-    };
+    let num = |v: &Value| v.as_f64();
     let out = match op {
         BinOp::Eq => Value::Bool(equal(&lv, &rv)),
         BinOp::Ne => Value::Bool(!equal(&lv, &rv)),
@@ -557,7 +556,7 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
         BinOp::Mod => {
             let int = |v: &Value| match v {
                 Value::Int(i) => Some(*i),
-                Value::Float(f) => Some(*f as i64),
+                Value::Float(f) | Value::RawNumber(f, _) => Some(*f as i64),
                 _ => None,
             };
             match (int(&lv), int(&rv)) {

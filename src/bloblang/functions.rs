@@ -101,7 +101,7 @@ pub fn arg_int<'a>(
         None => Ok(None),
         Some(v) => match &*v {
             Value::Int(n) => Ok(Some(*n)),
-            Value::Float(f) if f.fract() == 0.0 => Ok(Some(*f as i64)),
+            Value::Float(f) | Value::RawNumber(f, _) if f.fract() == 0.0 => Ok(Some(*f as i64)),
             other => Err(Fail::msg(format!(
                 "expected integer argument `{what}`, got {}",
                 other.kind()

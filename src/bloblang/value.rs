@@ -11,11 +11,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// simd-json's reusable parse state, one per thread (see [`Value::from_json_slice`]).
+/// simd-json's reusable parse state, one per thread (see [`Value::from_json_bytes`]).
 struct ParserState {
     buffers: simd_json::Buffers,
     /// Empty between parses; `reset` gives it the next input's lifetime.
     tape: Option<simd_json::Tape<'static>>,
+    /// The padded copy simd-json parses (and unescapes strings in). The input itself stays
+    /// untouched, so number literals can be read back from it.
+    scratch: Vec<u8>,
 }
 
 impl Default for ParserState {
@@ -23,6 +26,7 @@ impl Default for ParserState {
         ParserState {
             buffers: simd_json::Buffers::new(4096),
             tape: None,
+            scratch: Vec::new(),
         }
     }
 }
@@ -32,29 +36,179 @@ impl Default for ParserState {
 const KEEP_PARSER_BYTES: usize = 1 << 20;
 
 impl ParserState {
-    fn parse(&mut self, buf: &mut [u8]) -> Result<Value, String> {
-        let big = buf.len() > KEEP_PARSER_BYTES;
+    fn parse(&mut self, raw: &[u8]) -> Result<Value, String> {
+        let big = raw.len() > KEEP_PARSER_BYTES;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(raw);
+        scratch.resize(raw.len() + simd_json::INPUT_PADDING, b' ');
         let mut tape = self
             .tape
             .take()
             .unwrap_or_else(|| simd_json::Tape(Vec::new()))
             .reset();
-        let result = match simd_json::fill_tape(buf, &mut self.buffers, &mut tape) {
+        let result = match simd_json::fill_tape_padded(
+            &mut scratch,
+            raw.len(),
+            &mut self.buffers,
+            &mut tape,
+        ) {
             Ok(()) => {
-                let mut at = 0;
-                Ok(Value::from_tape(&tape.0, &mut at))
+                let mut b = TapeReader {
+                    nodes: &tape.0,
+                    at: 0,
+                    numbers: 0,
+                    literals: Literals {
+                        raw,
+                        structurals: self.buffers.structural_indexes(),
+                        next: 0,
+                        seen: 0,
+                    },
+                };
+                Ok(b.value())
             }
             Err(e) => Err(e),
         };
-        // Resetting the tape ends its borrow of `buf`, which the error message may read.
+        // Resetting the tape ends its borrow of `scratch`.
         let tape = tape.reset();
         if big {
             *self = ParserState::default();
         } else {
             self.tape = Some(tape);
+            self.scratch = scratch;
         }
-        result.map_err(|e| parse_error(e, buf))
+        result.map_err(|e| parse_error(e, raw))
     }
+}
+
+/// Builds a [`Value`] from simd-json's tape (document order).
+struct TapeReader<'t, 'de, 'r> {
+    nodes: &'t [simd_json::Node<'de>],
+    at: usize,
+    /// Number nodes read so far: the next number is the `numbers`-th of the document.
+    numbers: usize,
+    literals: Literals<'r>,
+}
+
+impl TapeReader<'_, '_, '_> {
+    fn value(&mut self) -> Value {
+        use simd_json::{Node as N, StaticNode as S};
+        let Some(node) = self.nodes.get(self.at) else {
+            return Value::Null;
+        };
+        self.at += 1;
+        match *node {
+            N::Static(S::Null) => Value::Null,
+            N::Static(S::Bool(b)) => Value::Bool(b),
+            N::Static(S::I64(i)) => {
+                self.numbers += 1;
+                Value::Int(i)
+            }
+            N::Static(S::U64(u)) => match i64::try_from(u) {
+                Ok(i) => {
+                    self.numbers += 1;
+                    Value::Int(i)
+                }
+                Err(_) => self.float(u as f64),
+            },
+            N::Static(S::F64(f)) => self.float(f),
+            N::String(s) => Value::Str(s.to_owned()),
+            N::Array { len, .. } => {
+                let mut a = Vec::with_capacity(len);
+                for _ in 0..len {
+                    a.push(self.value());
+                }
+                Value::Array(a)
+            }
+            N::Object { len, .. } => {
+                let mut m = Map::new();
+                for _ in 0..len {
+                    let key = match self.nodes.get(self.at) {
+                        Some(N::String(k)) => *k,
+                        _ => "",
+                    };
+                    self.at += 1;
+                    let v = self.value();
+                    m.insert(key.to_owned(), v);
+                }
+                Value::Object(m)
+            }
+        }
+    }
+
+    /// A non-integer number (or one beyond `i64`): a [`Value::RawNumber`] when the input
+    /// wrote it differently from how this engine prints `f`, else a plain float.
+    fn float(&mut self, f: f64) -> Value {
+        let k = self.numbers;
+        self.numbers += 1;
+        match self.literals.nth(k) {
+            Some(text) if !prints_as_written(f, text) => Value::RawNumber(f, text.into()),
+            _ => Value::Float(f),
+        }
+    }
+}
+
+/// The text of the input's numbers, found lazily in document order: simd-json's stage 1
+/// marks the first byte of every scalar, and outside strings a scalar starting with `-` or a
+/// digit is a number. Only documents with a float pay for this, and only up to their last one.
+struct Literals<'r> {
+    raw: &'r [u8],
+    structurals: &'r [u32],
+    /// Next structural index to look at.
+    next: usize,
+    /// Numbers passed so far.
+    seen: usize,
+}
+
+impl<'r> Literals<'r> {
+    /// The `k`-th number of the document (counting from 0); `k` never goes backwards.
+    fn nth(&mut self, k: usize) -> Option<&'r str> {
+        while let Some(&at) = self.structurals.get(self.next) {
+            self.next += 1;
+            let at = at as usize;
+            let c = *self.raw.get(at)?;
+            if c != b'-' && !c.is_ascii_digit() {
+                continue;
+            }
+            let n = self.seen;
+            self.seen += 1;
+            if n < k {
+                continue;
+            }
+            let rest = self.raw.get(at..)?;
+            let len = rest
+                .iter()
+                .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+                .unwrap_or(rest.len());
+            return std::str::from_utf8(&rest[..len]).ok();
+        }
+        None
+    }
+}
+
+/// Whether both [`Value::to_text`] and [`Value::write_json`] print `f` exactly as `text`.
+/// The common case (`12.5`: plain decimal, at most 15 digits, no trailing zero in the
+/// fraction, not tiny) is decided without formatting: a decimal of at most 15 significant
+/// digits is the shortest round-trip form of the f64 it parses to.
+fn prints_as_written(f: f64, text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut digits = 0;
+    let mut plain = true;
+    let mut point = false;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => digits += 1,
+            b'.' => point = true,
+            b'-' => {}
+            _ => plain = false,
+        }
+    }
+    if plain && point && digits <= 15 && b.last() != Some(&b'0') && f.abs() >= 1e-6 {
+        return true;
+    }
+    let mut out = Vec::new();
+    write_float(f, &mut out);
+    out == b && format_float_g(f) == text
 }
 
 thread_local! {
@@ -70,6 +224,12 @@ pub enum Value {
     Bool(bool),
     Int(i64),
     Float(f64),
+    /// A number read from JSON input whose text there differs from how this engine prints
+    /// its value (`0.10`, `1e3`, `-0.0`, an integer beyond `i64`). It prints as written
+    /// (`.string()`, encoded JSON: billing values are never reformatted), as Bento's
+    /// `json.Number` does, and is the number `.0` everywhere else (equality, arithmetic,
+    /// comparison, `.number()`, `.type()`).
+    RawNumber(f64, Box<str>),
     Str(String),
     Bytes(Vec<u8>),
     Array(Vec<Value>),
@@ -82,7 +242,7 @@ impl Value {
         match self {
             Value::Null => "null",
             Value::Bool(_) => "bool",
-            Value::Int(_) | Value::Float(_) => "number",
+            Value::Int(_) | Value::Float(_) | Value::RawNumber(..) => "number",
             Value::Str(_) => "string",
             Value::Bytes(_) => "bytes",
             Value::Array(_) => "array",
@@ -97,6 +257,25 @@ impl Value {
         }
     }
 
+    /// The value of a number (`Int`, `Float` or `RawNumber`).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(i) => Some(*i as f64),
+            Value::Float(f) | Value::RawNumber(f, _) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// Every [`Value::RawNumber`] inside, as the plain float it stands for.
+    pub fn forget_number_text(&mut self) {
+        match self {
+            Value::RawNumber(f, _) => *self = Value::Float(*f),
+            Value::Array(a) => a.iter_mut().for_each(Value::forget_number_text),
+            Value::Object(m) => m.values_mut().for_each(Value::forget_number_text),
+            _ => {}
+        }
+    }
+
     pub fn as_object(&self) -> Option<&Map> {
         match self {
             Value::Object(m) => Some(m),
@@ -104,7 +283,13 @@ impl Value {
         }
     }
 
-    /// Parse a JSON document. The buffer is used as scratch space by simd-json.
+    /// Parse a JSON document. The buffer is left as it is (kept `&mut` for callers written
+    /// when simd-json used it as scratch space); see [`Value::from_json_bytes`].
+    pub fn from_json_slice(buf: &mut [u8]) -> Result<Value, String> {
+        Value::from_json_bytes(buf)
+    }
+
+    /// Parse a JSON document.
     ///
     /// Nesting is bounded by [`MAX_JSON_DEPTH`] (simd-json's limit, enforced while parsing,
     /// before any `Value` is built): every later step on a document (conversion, mapping,
@@ -115,48 +300,17 @@ impl Value {
     /// kept per thread: one allocation per string and per map node, nothing else. (Going
     /// through `simd_json::OwnedValue` built a hash map per object only to move it into a
     /// `BTreeMap`, and allocated fresh parser buffers on every call.)
-    pub fn from_json_slice(buf: &mut [u8]) -> Result<Value, String> {
+    ///
+    /// Numbers keep their text where it matters: one written differently from how this
+    /// engine prints its value (`0.10`, `1e3`, `-0.0`, an integer beyond `i64`) becomes a
+    /// [`Value::RawNumber`], as Bento keeps input numbers as Go `json.Number`s. Documents
+    /// without such numbers cost nothing extra.
+    pub fn from_json_bytes(raw: &[u8]) -> Result<Value, String> {
         PARSER.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut st) => st.parse(buf),
+            Ok(mut st) => st.parse(raw),
             // Re-entered on this thread (cannot happen today): parse with fresh buffers.
-            Err(_) => ParserState::default().parse(buf),
+            Err(_) => ParserState::default().parse(raw),
         })
-    }
-
-    fn from_tape(nodes: &[simd_json::Node<'_>], at: &mut usize) -> Value {
-        use simd_json::{Node as N, StaticNode as S};
-        let Some(node) = nodes.get(*at) else {
-            return Value::Null;
-        };
-        *at += 1;
-        match *node {
-            N::Static(S::Null) => Value::Null,
-            N::Static(S::Bool(b)) => Value::Bool(b),
-            N::Static(S::I64(i)) => Value::Int(i),
-            N::Static(S::U64(u)) => i64::try_from(u).map_or(Value::Float(u as f64), Value::Int),
-            N::Static(S::F64(f)) => Value::Float(f),
-            N::String(s) => Value::Str(s.to_owned()),
-            N::Array { len, .. } => {
-                let mut a = Vec::with_capacity(len);
-                for _ in 0..len {
-                    a.push(Value::from_tape(nodes, at));
-                }
-                Value::Array(a)
-            }
-            N::Object { len, .. } => {
-                let mut m = Map::new();
-                for _ in 0..len {
-                    let key = match nodes.get(*at) {
-                        Some(N::String(k)) => *k,
-                        _ => "",
-                    };
-                    *at += 1;
-                    let v = Value::from_tape(nodes, at);
-                    m.insert(key.to_owned(), v);
-                }
-                Value::Object(m)
-            }
-        }
     }
 
     /// Append the compact JSON encoding of this value to `out`.
@@ -167,6 +321,7 @@ impl Value {
             Value::Bool(false) => out.extend_from_slice(b"false"),
             Value::Int(i) => out.extend_from_slice(itoa_buf(*i).as_bytes()),
             Value::Float(f) => write_float(*f, out),
+            Value::RawNumber(_, text) => out.extend_from_slice(text.as_bytes()),
             Value::Str(s) => write_json_str(s, out),
             Value::Bytes(b) => write_json_str(&String::from_utf8_lossy(b), out),
             Value::Array(a) => {
@@ -202,6 +357,7 @@ impl Value {
             Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
             Value::Int(i) => i.to_string(),
             Value::Float(f) => format_float_g(*f),
+            Value::RawNumber(_, text) => text.to_string(),
             other => other.to_json_string(),
         }
     }
@@ -428,7 +584,7 @@ mod write_tests {
         let v = Value::from_json_slice(&mut buf).expect("valid");
         assert_eq!(
             json(&v),
-            r#"{"a":-3,"b":[true,null,2.5,"x\n"],"o":{},"u":1.8446744073709552e+19}"#
+            r#"{"a":-3,"b":[true,null,2.5,"x\n"],"o":{},"u":18446744073709551615}"#
         );
         let mut bad = b"{\"a\":".to_vec();
         assert!(Value::from_json_slice(&mut bad).is_err());

@@ -54,13 +54,6 @@ impl ProcessorConfig {
     }
 }
 
-/// A processor thread keeps at most this much scratch space between messages.
-const KEEP_SCRATCH_BYTES: usize = 1 << 20;
-
-thread_local! {
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 /// A message inside the pipeline.
 #[derive(Debug)]
 pub struct Part {
@@ -90,22 +83,9 @@ impl Part {
     /// The payload as a document, parsed on first use.
     pub fn value(&mut self) -> Result<&mut Value, ProcessError> {
         if self.value.is_none() {
-            // simd-json unescapes strings in place, and `raw` must stay as received (for
-            // `content()` and the dead-letter file): parse a copy, in a per-thread buffer so
-            // the copy costs a memcpy, not an allocation.
-            let v = SCRATCH
-                .with(|cell| match cell.try_borrow_mut() {
-                    Ok(mut scratch) => {
-                        scratch.clear();
-                        scratch.extend_from_slice(&self.raw);
-                        let v = Value::from_json_slice(&mut scratch);
-                        if scratch.capacity() > KEEP_SCRATCH_BYTES {
-                            *scratch = Vec::new();
-                        }
-                        v
-                    }
-                    Err(_) => Value::from_json_slice(&mut self.raw.clone()),
-                })
+            // The parser works on its own copy: `raw` stays as received (for `content()`,
+            // the dead-letter file, and the number literals `Value` keeps).
+            let v = Value::from_json_bytes(&self.raw)
                 .map_err(|e| ProcessError::new(format!("payload is not valid JSON: {e}")))?;
             self.value = Some(v);
         }

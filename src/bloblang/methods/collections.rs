@@ -217,12 +217,11 @@ fn compare(a: &Value, b: &Value) -> Result<std::cmp::Ordering, Fail> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Ok(x.cmp(y)),
         (Value::Str(x), Value::Str(y)) => Ok(x.cmp(y)),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-            let f = |v: &Value| match v {
-                Value::Int(i) => *i as f64,
-                Value::Float(f) => *f,
-                _ => 0.0,
-            };
+        (
+            Value::Int(_) | Value::Float(_) | Value::RawNumber(..),
+            Value::Int(_) | Value::Float(_) | Value::RawNumber(..),
+        ) => {
+            let f = |v: &Value| v.as_f64().unwrap_or(0.0);
             Ok(f(a).partial_cmp(&f(b)).unwrap_or(Ordering::Equal))
         }
         _ => Err(Fail::msg(format!(

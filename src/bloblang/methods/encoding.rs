@@ -32,11 +32,15 @@ pub fn bytes<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     }
 }
 
-pub fn parse_json<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
-    let mut buf = raw(&v)?.to_vec();
-    Value::from_json_slice(&mut buf)
-        .map(Cow::Owned)
-        .map_err(|e| Fail::msg(format!("failed to parse value as JSON: {e}")))
+/// Like Bento: numbers are plain float64s unless `use_number: true` keeps them as written.
+pub fn parse_json<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let use_number = matches!(arg(cx, args, 0)?.as_deref(), Some(Value::Bool(true)));
+    let mut doc = Value::from_json_bytes(raw(&v)?)
+        .map_err(|e| Fail::msg(format!("failed to parse value as JSON: {e}")))?;
+    if !use_number {
+        doc.forget_number_text();
+    }
+    ok(doc)
 }
 
 pub fn format_json<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {

@@ -36,6 +36,8 @@ fn with_default<'a>(cx: &Cx<'a, '_>, args: Args<'a>, r: Result<Value, Fail>) -> 
 pub fn number<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let r = match &*v {
         Value::Int(_) | Value::Float(_) => return Ok(v),
+        // Bento's `.number()` of a `json.Number` is its float64.
+        Value::RawNumber(f, _) => return ok(Value::Float(*f)),
         Value::Str(t) => parse_number(t)
             .ok_or_else(|| Fail::msg(format!("strconv.ParseFloat: parsing {t:?}: invalid syntax"))),
         Value::Bytes(b) => parse_number(&String::from_utf8_lossy(b))
@@ -55,8 +57,10 @@ pub fn float64<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
 pub fn int64<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     match &*v {
         Value::Int(_) => Ok(v),
-        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => ok(Value::Int(*f as i64)),
-        Value::Float(f) => Err(Fail::msg(format!(
+        Value::Float(f) | Value::RawNumber(f, _) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
+            ok(Value::Int(*f as i64))
+        }
+        Value::Float(f) | Value::RawNumber(f, _) => Err(Fail::msg(format!(
             "value {f} cannot be represented as an integer"
         ))),
         Value::Str(t) => match t.trim().parse::<i64>() {
@@ -83,7 +87,7 @@ pub fn boolean<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let r = match &*v {
         Value::Bool(_) => return Ok(v),
         Value::Int(i) => Ok(Value::Bool(*i != 0)),
-        Value::Float(f) => Ok(Value::Bool(*f != 0.0)),
+        Value::Float(f) | Value::RawNumber(f, _) => Ok(Value::Bool(*f != 0.0)),
         Value::Str(t) => match t.as_str() {
             "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(Value::Bool(true)),
             "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(Value::Bool(false)),
@@ -99,7 +103,7 @@ pub fn boolean<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
 fn float_op<'a>(v: Val<'a>, f: fn(f64) -> f64) -> R<'a> {
     match &*v {
         Value::Int(_) => Ok(v),
-        Value::Float(x) => {
+        Value::Float(x) | Value::RawNumber(x, _) => {
             let r = f(*x);
             if r.fract() == 0.0 && r.abs() < 9.2e18 {
                 ok(Value::Int(r as i64))
@@ -114,7 +118,7 @@ fn float_op<'a>(v: Val<'a>, f: fn(f64) -> f64) -> R<'a> {
 pub fn abs<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     match &*v {
         Value::Int(i) => ok(Value::Int(i.wrapping_abs())),
-        Value::Float(f) => ok(Value::Float(f.abs())),
+        Value::Float(f) | Value::RawNumber(f, _) => ok(Value::Float(f.abs())),
         other => Err(expected("number", other)),
     }
 }
@@ -135,7 +139,7 @@ fn numbers(v: &Value) -> Result<Vec<&Value>, Fail> {
     match v {
         Value::Array(a) => {
             for x in a {
-                if !matches!(x, Value::Int(_) | Value::Float(_)) {
+                if !matches!(x, Value::Int(_) | Value::Float(_) | Value::RawNumber(..)) {
                     return Err(expected("number", x));
                 }
             }
@@ -146,11 +150,7 @@ fn numbers(v: &Value) -> Result<Vec<&Value>, Fail> {
 }
 
 fn as_f64(v: &Value) -> f64 {
-    match v {
-        Value::Int(i) => *i as f64,
-        Value::Float(f) => *f,
-        _ => 0.0,
-    }
+    v.as_f64().unwrap_or(0.0)
 }
 
 fn extreme<'a>(v: Val<'a>, want_max: bool) -> R<'a> {

@@ -269,6 +269,16 @@ pub fn sprintf(layout: &str, vals: &[Value]) -> String {
             None => (spec_n.parse::<usize>().ok(), None),
         };
         let zero = spec_n.starts_with('0') && !left;
+        // A number as written in the input prints as written for `%v`/`%s`; the numeric
+        // verbs take its value.
+        let plain;
+        let v = match v {
+            Value::RawNumber(f, _) if !matches!(verb, 's' | 'v') => {
+                plain = Value::Float(*f);
+                &plain
+            }
+            other => other,
+        };
         let body = match (verb, v) {
             ('d', Value::Int(i)) => i.to_string(),
             ('d', Value::Float(f)) if f.fract() == 0.0 => (*f as i64).to_string(),

@@ -24,7 +24,7 @@ fn timestamp(v: &Value) -> Result<Tm, Fail> {
             nanos: 0,
             offset: 0,
         }),
-        Value::Float(f) => Ok(Tm::from_unix_f64(*f)),
+        Value::Float(f) | Value::RawNumber(f, _) => Ok(Tm::from_unix_f64(*f)),
         other => Err(expected("timestamp", other)),
     }
 }

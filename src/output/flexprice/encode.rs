@@ -223,6 +223,42 @@ mod tests {
         );
     }
 
+    /// Billing values go out exactly as the producer wrote them: `0.10` is not reformatted to
+    /// `0.1` (nor `1e3` to `1000`) on the way from Kafka through a mapping to the API body.
+    #[test]
+    fn input_numbers_are_sent_as_written() {
+        use crate::processor::{Part, ProcessorConfig};
+        let raw = br#"{"event_name":"api.call","external_customer_id":"c","event_id":"e","timestamp":"2026-01-02T15:04:05Z","properties":{"amount":0.10,"rate":1e3,"n":2.5,"big":18446744073709551615}}"#;
+        let procs = [
+            ProcessorConfig::Mapping("root = this\nroot.source = \"kafka\"".into()),
+            ProcessorConfig::Mutation(
+                "root.properties.amount_str = this.properties.amount.string()".into(),
+            ),
+        ];
+        let mut part = Part::new(raw.to_vec(), origin(0, 1));
+        for p in &procs {
+            p.build().expect("builds").process(&mut part).expect("maps");
+        }
+        let v = part.take_value().expect("document");
+        let out = EventEncoder::new()
+            .encode(&v, &origin(0, 1))
+            .expect("valid");
+        let text = String::from_utf8(out).expect("utf-8");
+        for want in [
+            r#""amount":0.10"#,
+            r#""rate":1e3"#,
+            r#""n":2.5"#,
+            r#""big":18446744073709551615"#,
+            r#""amount_str":"0.10""#,
+        ] {
+            assert!(text.contains(want), "`{want}` not in {text}");
+        }
+        // Still JSON the API side reads as the same numbers.
+        let back = parse(text.as_bytes());
+        assert_eq!(back["properties"]["amount"].as_f64(), Some(0.1));
+        assert_eq!(back["properties"]["rate"].as_f64(), Some(1000.0));
+    }
+
     #[test]
     fn missing_id_and_timestamp_are_filled_deterministically() {
         let d = doc(&[
