@@ -86,6 +86,9 @@ pub enum Expr {
     Catch(Box<Expr>, Box<Expr>),
     /// `named_map` applied via `.apply("name")` is resolved at run time by name.
     Apply(Box<Expr>, String),
+    /// A regular expression given as a string literal, compiled once with the mapping. It
+    /// evaluates to its pattern (the string literal it replaced).
+    Regex(Box<regex::Regex>, Value),
 }
 
 impl std::fmt::Debug for Expr {

@@ -327,6 +327,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             Err(Fail::Error(_)) => eval(alt, cx),
             other => other,
         },
+        Expr::Regex(_, pattern) => Ok(Cow::Borrowed(pattern)),
     }
 }
 

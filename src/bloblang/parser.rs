@@ -50,6 +50,8 @@ struct Parser<'s> {
     maps: HashMap<String, Vec<Stmt>>,
     /// Current nesting of expressions and blocks, bounded by [`MAX_NESTING`].
     depth: usize,
+    /// Where each argument of the call just parsed starts (by parameter), for errors about it.
+    last_args_at: Vec<Option<usize>>,
 }
 
 /// Deepest expression tree a mapping may build: nested brackets, unary operators and blocks,
@@ -72,6 +74,7 @@ impl<'s> Parser<'s> {
             next_param: 0,
             maps: HashMap::new(),
             depth: 0,
+            last_args_at: Vec::new(),
         })
     }
 
@@ -531,6 +534,7 @@ impl<'s> Parser<'s> {
         self.expect(&Tok::LParen, "`(`")?;
         self.nl_depth += 1;
         let mut out: Vec<Option<Expr>> = Vec::new();
+        let mut out_at: Vec<Option<usize>> = Vec::new();
         let mut named = false;
         while !matches!(self.peek(), Tok::RParen | Tok::Eof) {
             let arg_at = self.at();
@@ -550,7 +554,9 @@ impl<'s> Parser<'s> {
                 named = true;
                 if out.len() <= i {
                     out.resize(i + 1, None);
+                    out_at.resize(i + 1, None);
                 }
+                out_at[i] = Some(self.at());
                 out[i] = Some(self.lambda_or_expr()?);
             } else {
                 if named {
@@ -560,6 +566,7 @@ impl<'s> Parser<'s> {
                         "positional arguments cannot follow named ones",
                     ));
                 }
+                out_at.push(Some(arg_at));
                 out.push(Some(self.lambda_or_expr()?));
             }
             if !self.eat(&Tok::Comma) {
@@ -571,6 +578,7 @@ impl<'s> Parser<'s> {
             let p = self.pos_str(name_at);
             return self.err(&format!("`)` to close the arguments of {what} at {p}"));
         }
+        self.last_args_at = out_at;
         if out.len() > params.len() && !params.contains(&"...") {
             return Err(ParseError::at(
                 self.src,
@@ -642,8 +650,15 @@ impl<'s> Parser<'s> {
                 ),
             ));
         };
-        let args = self.args(&format!("method `{}`", spec.name), spec.params, at)?;
+        let mut args = self.args(&format!("method `{}`", spec.name), spec.params, at)?;
         check_required(self.src, at, spec.name, spec.required, &args)?;
+        if let Some(prepare) = methods::prepare(spec.name) {
+            // Literal arguments checked (and regexes compiled) once, here, as Bento does.
+            if let Err((i, msg)) = prepare(&mut args) {
+                let arg_at = self.last_args_at.get(i).copied().flatten().unwrap_or(at);
+                return Err(ParseError::at(self.src, arg_at, msg));
+            }
+        }
         Ok(Expr::Method {
             recv: Box::new(recv),
             name: spec.name,

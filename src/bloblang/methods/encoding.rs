@@ -80,19 +80,31 @@ pub fn encode<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     ok(Value::Str(out))
 }
 
+/// Go's `encoding/base64` wording, with the offset of the bad input.
+fn base64_error(e: base64::DecodeError) -> Fail {
+    use base64::DecodeError as D;
+    Fail::msg(match e {
+        D::InvalidByte(at, _) | D::InvalidLastSymbol { offset: at, .. } => {
+            format!("illegal base64 data at input byte {at}")
+        }
+        D::InvalidLength(n) => format!("illegal base64 data at input byte {n}"),
+        D::InvalidPadding => "illegal base64 data (bad padding)".to_string(),
+    })
+}
+
 pub fn decode<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let scheme = arg_str(cx, args, 0, "scheme")?.unwrap_or_default();
     let b = raw(&v)?;
     let out = match scheme.as_str() {
         "base64" => base64::engine::general_purpose::STANDARD
             .decode(b)
-            .map_err(|e| Fail::msg(e.to_string()))?,
+            .map_err(base64_error)?,
         "base64url" => base64::engine::general_purpose::URL_SAFE
             .decode(b)
-            .map_err(|e| Fail::msg(e.to_string()))?,
+            .map_err(base64_error)?,
         "base64rawurl" => base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(b)
-            .map_err(|e| Fail::msg(e.to_string()))?,
+            .map_err(base64_error)?,
         "hex" => {
             if b.len() % 2 != 0 {
                 return Err(Fail::msg("encoding/hex: odd length hex string"));
@@ -114,4 +126,130 @@ pub fn decode<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
         }
     };
     ok(Value::Bytes(out))
+}
+
+/// The algorithms of Bento's `hash`, by name (both spellings of the HMAC ones).
+const HASHES: &[&str] = &[
+    "hmac_sha1",
+    "hmac-sha1",
+    "hmac_sha256",
+    "hmac-sha256",
+    "hmac_sha512",
+    "hmac-sha512",
+    "md5",
+    "sha1",
+    "sha256",
+    "sha512",
+    "xxhash64",
+    "crc32",
+];
+
+fn needs_key(algorithm: &str) -> bool {
+    algorithm.starts_with("hmac")
+}
+
+fn lit_str(e: Option<&Option<Expr>>) -> Option<&str> {
+    match e {
+        Some(Some(Expr::Lit(Value::Str(s)))) => Some(s),
+        _ => None,
+    }
+}
+
+/// Compile-time checks of `hash` with literal arguments, with Bento's texts.
+pub fn prepare_hash(args: &mut [Option<Expr>]) -> Result<(), (usize, String)> {
+    let Some(algorithm) = lit_str(args.first()) else {
+        return Ok(());
+    };
+    if !HASHES.contains(&algorithm) {
+        return Err((0, format!("unrecognized hash type: {algorithm}")));
+    }
+    let key_missing = match args.get(1) {
+        None | Some(None) => true,
+        Some(Some(Expr::Lit(Value::Str(k)))) => k.is_empty(),
+        Some(Some(_)) => false,
+    };
+    if needs_key(algorithm) && key_missing {
+        return Err((
+            0,
+            format!("hash algorithm {algorithm} requires a key argument"),
+        ));
+    }
+    if let Some(p) = lit_str(args.get(2)) {
+        if algorithm == "crc32" && crc32_poly(p).is_none() {
+            return Err((2, format!("unsupported crc32 hash key {p:?}")));
+        }
+    }
+    Ok(())
+}
+
+/// Reflected CRC-32 polynomials Go's `hash/crc32` names.
+fn crc32_poly(name: &str) -> Option<u32> {
+    match name {
+        "IEEE" => Some(0xEDB8_8320),
+        "Castagnoli" => Some(0x82F6_3B78),
+        "Koopman" => Some(0xEB31_D82E),
+        _ => None,
+    }
+}
+
+fn crc32(poly: u32, data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ poly
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn digest(algorithm: &str, key: &[u8], poly: &str, data: &[u8]) -> Result<Vec<u8>, String> {
+    use ring::{digest as d, hmac};
+    let mac = |alg: hmac::Algorithm| -> Result<Vec<u8>, String> {
+        if key.is_empty() {
+            return Err(format!(
+                "hash algorithm {algorithm} requires a key argument"
+            ));
+        }
+        Ok(hmac::sign(&hmac::Key::new(alg, key), data)
+            .as_ref()
+            .to_vec())
+    };
+    Ok(match algorithm {
+        "hmac_sha1" | "hmac-sha1" => mac(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY)?,
+        "hmac_sha256" | "hmac-sha256" => mac(hmac::HMAC_SHA256)?,
+        "hmac_sha512" | "hmac-sha512" => mac(hmac::HMAC_SHA512)?,
+        "md5" => {
+            use md5::Digest;
+            md5::Md5::digest(data).to_vec()
+        }
+        "sha1" => d::digest(&d::SHA1_FOR_LEGACY_USE_ONLY, data)
+            .as_ref()
+            .to_vec(),
+        "sha256" => d::digest(&d::SHA256, data).as_ref().to_vec(),
+        "sha512" => d::digest(&d::SHA512, data).as_ref().to_vec(),
+        // Bento returns the decimal digits of the 64-bit hash.
+        "xxhash64" => xxhash_rust::xxh64::xxh64(data, 0).to_string().into_bytes(),
+        "crc32" => {
+            let p =
+                crc32_poly(poly).ok_or_else(|| format!("unsupported crc32 hash key {poly:?}"))?;
+            crc32(p, data).to_be_bytes().to_vec()
+        }
+        other => return Err(format!("unrecognized hash type: {other}")),
+    })
+}
+
+/// `hash(algorithm, key, polynomial)`: the digest as bytes (`.encode("hex")` to print it).
+pub fn hash<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let data = raw(&v)?;
+    let algorithm = arg_str(cx, args, 0, "algorithm")?.unwrap_or_default();
+    let key = arg_str(cx, args, 1, "key")?.unwrap_or_default();
+    let poly = arg_str(cx, args, 2, "polynomial")?.unwrap_or_else(|| "IEEE".into());
+    digest(&algorithm, key.as_bytes(), &poly, data)
+        .map(|b| Cow::Owned(Value::Bytes(b)))
+        .map_err(Fail::msg)
 }

@@ -4,10 +4,11 @@
 mod collections;
 mod encoding;
 mod numbers;
+mod regex;
 mod strings;
 mod time;
 
-use super::ast::MethodFn;
+use super::ast::{Expr, MethodFn};
 use super::eval::{kind_with_value, Fail};
 use super::value::Value;
 
@@ -62,6 +63,14 @@ methods! {
     "escape_html" [] 0 => strings::escape_html,
     "unescape_html" [] 0 => strings::unescape_html,
     "escape_url_query" [] 0 => strings::escape_url_query,
+    // Regular expressions
+    "re_match" ["pattern"] 1 => regex::re_match,
+    "re_find_all" ["pattern"] 1 => regex::re_find_all,
+    "re_find_all_submatch" ["pattern"] 1 => regex::re_find_all_submatch,
+    "re_find_object" ["pattern"] 1 => regex::re_find_object,
+    "re_find_all_object" ["pattern"] 1 => regex::re_find_all_object,
+    "re_replace_all" ["pattern", "value"] 2 => regex::re_replace_all,
+    "re_replace" ["pattern", "value"] 2 => regex::re_replace_all,
     // Numbers
     "abs" [] 0 => numbers::abs,
     "ceil" [] 0 => numbers::ceil,
@@ -106,6 +115,7 @@ methods! {
     "format_json" ["indent", "no_indent", "escape_html"] 0 => encoding::format_json,
     "encode" ["scheme"] 1 => encoding::encode,
     "decode" ["scheme"] 1 => encoding::decode,
+    "hash" ["algorithm", "key", "polynomial"] 1 => encoding::hash,
     // Time
     "ts_parse" ["format"] 1 => time::ts_parse,
     "ts_format" ["format", "tz"] 0 => time::ts_format,
@@ -119,6 +129,24 @@ methods! {
     "parse_timestamp" ["format"] 1 => time::ts_parse,
     "ts_add_iso8601" ["duration"] 1 => time::ts_add_iso8601,
     "ts_sub_iso8601" ["duration"] 1 => time::ts_sub_iso8601,
+}
+
+/// A compile-time step for a method's arguments: checks literal arguments (and may replace
+/// them with a compiled form). An error names the argument (by parameter index) and why.
+pub type PrepareFn = fn(&mut [Option<Expr>]) -> Result<(), (usize, String)>;
+
+pub fn prepare(name: &str) -> Option<PrepareFn> {
+    match name {
+        "re_match"
+        | "re_find_all"
+        | "re_find_all_submatch"
+        | "re_find_object"
+        | "re_find_all_object"
+        | "re_replace_all"
+        | "re_replace" => Some(regex::prepare),
+        "hash" => Some(encoding::prepare_hash),
+        _ => None,
+    }
 }
 
 pub fn lookup(name: &str) -> Option<&'static MethodSpec> {
