@@ -377,4 +377,38 @@ mod tests {
         }
         assert!(matches!(&got[2], Body::Ready(b) if b == b"2"));
     }
+
+    /// Bento's `errored()`/`error()` read the error flag an earlier processor left on a
+    /// message. Here a failing processor ends the chain and the message goes to the dead-letter
+    /// path with that reason, so no later processor ever runs on a failed message: they see
+    /// `errored()` false and `error()` null, and the failure is reported once, by the
+    /// dead-letter record.
+    #[test]
+    fn a_failed_message_never_reaches_the_next_processor() {
+        use crate::processor::ProcessorConfig;
+        let build = |src: &str| {
+            ProcessorConfig::Mapping(src.into())
+                .build()
+                .expect("mapping compiles")
+        };
+        let procs = vec![
+            build(r#"root = if this.bad == true { throw("bad input") } else { this }"#),
+            build("root = this\nroot.errored = errored()\nroot.error = error()"),
+        ];
+        let run = |payload: &[u8]| {
+            let mut part = Part::new(payload.to_vec(), Origin::default());
+            run_processors(&mut part, &procs, &Raw)
+        };
+        match run(br#"{"bad":true}"#) {
+            Some(Err(reason)) => assert!(reason.contains("bad input"), "{reason}"),
+            other => panic!("the first failure must end the chain: {other:?}"),
+        }
+        match run(br#"{"bad":false}"#) {
+            Some(Ok(b)) => assert_eq!(
+                String::from_utf8_lossy(&b),
+                r#"{"bad":false,"error":null,"errored":false}"#
+            ),
+            other => panic!("{other:?}"),
+        }
+    }
 }
