@@ -199,3 +199,79 @@ fn bloblang_conformance() {
     assert!(cases.len() >= 150, "only {} conformance cases", cases.len());
     eprintln!("{} Bloblang conformance cases passed", cases.len());
 }
+
+/// The mappings of the shipped example configs (`config/*.yaml`): each processor's mapping
+/// must be one of the conformance cases, text for text, so what users copy is what is tested
+/// against Bento's output. The generator's mapping is random, so it is run and its shape
+/// checked instead.
+#[test]
+fn every_example_config_mapping_is_a_conformance_case() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cases = Vec::new();
+    for f in std::fs::read_dir(root.join("tests/bloblang")).expect("tests/bloblang") {
+        let p = f.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "txt") {
+            let text = std::fs::read_to_string(&p).expect("case file");
+            cases.extend(parse_cases("", &text));
+        }
+    }
+    let mut checked = 0;
+    for f in std::fs::read_dir(root.join("config")).expect("config/") {
+        let path = f.expect("entry").path();
+        if path.extension().is_none_or(|x| x != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("config");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("YAML");
+        let procs = doc["pipeline"]["processors"]
+            .as_sequence()
+            .cloned()
+            .unwrap_or_default();
+        for (i, p) in procs.iter().enumerate() {
+            for kind in ["mapping", "mutation", "bloblang"] {
+                let Some(m) = p[kind].as_str() else { continue };
+                let found = cases
+                    .iter()
+                    .any(|c| c.mapping.trim() == m.trim() && c.mutation == (kind == "mutation"));
+                assert!(
+                    found,
+                    "{}: pipeline.processors.{i}.{kind} has no conformance case with the same text",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+        if let Some(m) = doc["input"]["generate"]["mapping"].as_str() {
+            let mapping = Mapping::compile(m).expect("generator mapping compiles");
+            for _ in 0..50 {
+                let v = match mapping.exec_value(&Value::Null) {
+                    Ok(Outcome::Doc(v)) => v,
+                    other => panic!("{}: generator gave {other:?}", path.display()),
+                };
+                let o = v.as_object().expect("an object");
+                assert_eq!(o.get("event_name"), Some(&Value::Str("api.request".into())));
+                let id = o
+                    .get("external_customer_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                assert!(id.starts_with("cust_") && id.len() == 13, "{id}");
+                let p = o
+                    .get("properties")
+                    .and_then(Value::as_object)
+                    .expect("properties");
+                let int = |k: &str| match p.get(k) {
+                    Some(Value::Int(i)) => *i,
+                    other => panic!("{k}: {other:?}"),
+                };
+                assert!((200..=204).contains(&int("status_code")));
+                assert!((5..=500).contains(&int("response_time_ms")));
+                let ep = p.get("endpoint").and_then(Value::as_str).unwrap_or("");
+                assert!(ep.starts_with("/api/"), "{ep}");
+                let ts = o.get("timestamp").and_then(Value::as_str).unwrap_or("");
+                assert!(ts.len() >= 20 && ts.ends_with('Z'), "{ts}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} example mappings found");
+}

@@ -21,12 +21,37 @@ pub struct Parsed {
 
 pub fn parse_mapping(src: &str) -> Result<Parsed, ParseError> {
     let mut p = Parser::new(src)?;
-    let stmts = p.statements(true)?;
-    Ok(Parsed {
-        stmts,
-        maps: p.maps,
-        nvars: p.vars.len(),
-    })
+    let stmt_err = match p.statements(true) {
+        Ok(stmts) => {
+            return Ok(Parsed {
+                stmts,
+                maps: p.maps,
+                nvars: p.vars.len(),
+            })
+        }
+        Err(e) => e,
+    };
+    // As in Bento, a mapping that is one query (`this.doc`, a bare `match … { }`) is short for
+    // `root = <query>`. Of the two readings' errors, the one that got further is shown.
+    match parse_query(src) {
+        Ok((expr, nvars)) => {
+            let line = src
+                .lines()
+                .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+                .map_or(1, |i| i + 1);
+            Ok(Parsed {
+                stmts: vec![Stmt::Assign {
+                    target: Target::Root(Box::new([])),
+                    expr,
+                    line,
+                }],
+                maps: HashMap::new(),
+                nvars,
+            })
+        }
+        Err(q) if (q.line, q.column) > (stmt_err.line, stmt_err.column) => Err(q),
+        Err(_) => Err(stmt_err),
+    }
 }
 
 /// Parse a single query (for `${! ... }` interpolations).
