@@ -100,6 +100,17 @@ impl TapeReader<'_, '_, '_> {
         match *node {
             N::Static(S::Null) => Value::Null,
             N::Static(S::Bool(b)) => Value::Bool(b),
+            // `-0` is read as 0: its text tells (a lookup only ever made for a zero).
+            N::Static(S::I64(0)) => match self.literals.nth(self.numbers) {
+                Some(text) if text.starts_with('-') => {
+                    self.numbers += 1;
+                    Value::RawNumber(-0.0, text.into())
+                }
+                _ => {
+                    self.numbers += 1;
+                    Value::Int(0)
+                }
+            },
             N::Static(S::I64(i)) => {
                 self.numbers += 1;
                 Value::Int(i)
