@@ -25,6 +25,8 @@ const SEED: &str = "root = this\nroot.properties = this.properties.map_each(p ->
 
 const EVENT: &str = r#"{"event_name":"llm.tokens","external_customer_id":"cust_04217","timestamp":"2026-11-25T06:41:07.123Z","properties":{"region":"eu-west-1","request_id":"req_9f2c4e6a1b3d5f70","status_code":200,"duration_ms":1234.56,"bytes":5242880,"cached":false,"model":"claude-3-5-sonnet","input_tokens":18234,"method":"POST"}}"#;
 
+const EVENT_WRITTEN: &str = r#"{"event_name":"llm.tokens","external_customer_id":"cust_04217","timestamp":"2026-11-25T06:41:07.123Z","properties":{"region":"eu-west-1","request_id":"req_9f2c4e6a1b3d5f70","status_code":200,"duration_ms":1234.50,"cost_usd":0.10,"rate":2.50,"bytes":5e6,"cached":false,"model":"claude-3-5-sonnet","input_tokens":18234,"method":"POST"}}"#;
+
 fn origin(offset: i64) -> Origin {
     Origin {
         topic: Arc::from("usage-events"),
@@ -43,6 +45,15 @@ fn per_event(c: &mut Criterion) {
     g.bench_function("parse", |b| {
         b.iter(|| {
             let mut buf = EVENT.as_bytes().to_vec();
+            black_box(Value::from_json_slice(&mut buf).ok())
+        })
+    });
+
+    // The same event with billing values written the way producers often do (`0.10`,
+    // `2.50`, `1e3`): those keep their text (one small allocation each).
+    g.bench_function("parse_numbers_as_written", |b| {
+        b.iter(|| {
+            let mut buf = EVENT_WRITTEN.as_bytes().to_vec();
             black_box(Value::from_json_slice(&mut buf).ok())
         })
     });

@@ -198,24 +198,40 @@ impl<'r> Literals<'r> {
 }
 
 /// Whether both [`Value::to_text`] and [`Value::write_json`] print `f` exactly as `text`.
-/// The common case (`12.5`: plain decimal, at most 15 digits, no trailing zero in the
-/// fraction, not tiny) is decided without formatting: a decimal of at most 15 significant
-/// digits is the shortest round-trip form of the f64 it parses to.
+/// Decided from the text alone in the common cases, without formatting `f`:
+/// - plain decimal, at most 15 digits, no trailing zero in the fraction, not tiny (`12.5`):
+///   yes — a decimal of at most 15 significant digits is the shortest round-trip form of the
+///   f64 it parses to, which is what both print;
+/// - a fraction ending in `0` (`0.10`, `1.0`), an `E`, or an exponent without a sign (`1e3`):
+///   no — neither ever prints those.
 fn prints_as_written(f: f64, text: &str) -> bool {
     let b = text.as_bytes();
     let mut digits = 0;
-    let mut plain = true;
     let mut point = false;
-    for &c in b {
+    let mut exp_at = None;
+    for (i, &c) in b.iter().enumerate() {
         match c {
             b'0'..=b'9' => digits += 1,
             b'.' => point = true,
-            b'-' => {}
-            _ => plain = false,
+            b'e' | b'E' => {
+                exp_at = Some(i);
+                break;
+            }
+            _ => {}
         }
     }
-    if plain && point && digits <= 15 && b.last() != Some(&b'0') && f.abs() >= 1e-6 {
-        return true;
+    match exp_at {
+        None if point => {
+            if b.last() == Some(&b'0') {
+                return false;
+            }
+            if digits <= 15 && f.abs() >= 1e-6 {
+                return true;
+            }
+        }
+        None => {}
+        Some(i) if b[i] == b'E' || !matches!(b.get(i + 1), Some(b'+' | b'-')) => return false,
+        Some(_) => {}
     }
     let mut out = Vec::new();
     write_float(f, &mut out);
@@ -586,6 +602,50 @@ mod write_tests {
             assert_eq!(json(&Value::Float(f)), want);
         }
         assert_eq!(json(&Value::Float(f64::NAN)), "null");
+    }
+
+    /// The shortcut in `prints_as_written` agrees with formatting for real: random decimals
+    /// (up to 17 digits, with and without trailing zeros and exponents) against the slow check.
+    #[test]
+    fn prints_as_written_shortcut_matches_formatting() {
+        let slow = |f: f64, t: &str| {
+            let mut out = Vec::new();
+            write_float(f, &mut out);
+            out == t.as_bytes() && format_float_g(f) == t
+        };
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            let int = (r % 1_000_000) as i64 * if r & 1 == 0 { 1 } else { -1 };
+            let frac_digits = (next() % 12) as usize;
+            let frac = next() % 10u64.pow(frac_digits as u32);
+            let mut t = format!("{int}");
+            if frac_digits > 0 {
+                t.push_str(&format!(".{frac:0frac_digits$}"));
+            }
+            match next() % 6 {
+                0 => t.push_str(&format!("e{}", next() % 30)),
+                1 => t.push_str(&format!("e-{}", next() % 30)),
+                2 => t.push_str(&format!("e+{}", next() % 30)),
+                _ => {}
+            }
+            let f: f64 = t.parse().expect("decimal");
+            assert_eq!(prints_as_written(f, &t), slow(f, &t), "{t}");
+        }
+        for t in ["0.10", "1.0", "1e3", "1E+21", "-0.0", "2.50e-3"] {
+            let f: f64 = t.parse().expect("decimal");
+            assert!(!prints_as_written(f, t), "{t}");
+        }
+        for t in ["0.1", "12.5", "1234.56", "-0.000001", "1e+21"] {
+            let f: f64 = t.parse().expect("decimal");
+            assert!(prints_as_written(f, t), "{t}");
+        }
     }
 
     #[test]
