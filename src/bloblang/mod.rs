@@ -8,6 +8,7 @@ mod ast;
 pub mod error;
 mod eval;
 mod functions;
+mod inplace;
 pub mod interp;
 mod lexer;
 mod methods;
@@ -47,6 +48,9 @@ struct Compiled {
     stmts: Vec<ast::Stmt>,
     maps: HashMap<String, Vec<ast::Stmt>>,
     nvars: usize,
+    /// `root = this` followed by edits that never read back what they wrote: run as a
+    /// mutation of the moved input (see [`inplace`]).
+    in_place: bool,
 }
 
 /// The message around the document: metadata (read and written), source, raw payload.
@@ -61,6 +65,7 @@ impl Mapping {
         let p = parser::parse_mapping(src)?;
         Ok(Mapping {
             inner: Arc::new(Compiled {
+                in_place: inplace::moves_input(&p.stmts),
                 stmts: p.stmts,
                 maps: p.maps,
                 nvars: p.nvars,
@@ -70,18 +75,31 @@ impl Mapping {
 
     /// Run as a `mapping`: build a new document from `input`.
     pub fn exec(&self, input: &Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
-        let st = self.run(Some(input), None, msg)?;
-        Ok(match st.root {
-            RootState::Set(v) => Outcome::Doc(v),
-            RootState::Deleted => Outcome::Deleted,
-            RootState::Unset => Outcome::Unchanged,
-        })
+        let st = self.run(&self.inner.stmts, Some(input), None, msg)?;
+        Ok(outcome(st))
+    }
+
+    /// Run as a `mapping` on an input the caller gives up (what the `mapping` processor
+    /// does): same result as [`Mapping::exec`], but a mapping that starts with `root = this`
+    /// and never reads back its own edits moves the input into `root` instead of copying it.
+    /// A mapping that leaves `root` unassigned gives the input back as [`Outcome::Doc`].
+    pub fn exec_owned(&self, input: Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
+        match self.inner.stmts.split_first() {
+            Some((_, rest)) if self.inner.in_place => {
+                let st = self.run(rest, None, Some(input), msg)?;
+                Ok(outcome(st))
+            }
+            _ => Ok(match self.exec(&input, msg)? {
+                Outcome::Unchanged => Outcome::Doc(input),
+                other => other,
+            }),
+        }
     }
 
     /// Run as a `mutation`: edit `doc` in place. Returns false when the mapping deleted it.
     pub fn mutate(&self, doc: &mut Value, msg: MessageEnv<'_>) -> Result<bool, ExecError> {
         let start = std::mem::replace(doc, Value::Null);
-        let st = self.run(None, Some(start), msg)?;
+        let st = self.run(&self.inner.stmts, None, Some(start), msg)?;
         match st.root {
             RootState::Set(v) => {
                 *doc = v;
@@ -94,6 +112,7 @@ impl Mapping {
 
     fn run(
         &self,
+        stmts: &[ast::Stmt],
         input: Option<&Value>,
         start: Option<Value>,
         msg: MessageEnv<'_>,
@@ -110,7 +129,7 @@ impl Mapping {
             raw: msg.raw,
             maps: &self.inner.maps,
         };
-        eval::run_stmts(&self.inner.stmts, input, &mut st, &env, msg.meta)?;
+        eval::run_stmts(stmts, input, &mut st, &env, msg.meta)?;
         Ok(st)
     }
 
@@ -126,6 +145,14 @@ impl Mapping {
                 raw: raw.as_bytes(),
             },
         )
+    }
+}
+
+fn outcome(st: State) -> Outcome {
+    match st.root {
+        RootState::Set(v) => Outcome::Doc(v),
+        RootState::Deleted => Outcome::Deleted,
+        RootState::Unset => Outcome::Unchanged,
     }
 }
 

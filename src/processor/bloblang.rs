@@ -24,10 +24,12 @@ impl Processor for MappingProcessor {
             origin,
             raw,
         } = part;
-        let input = value.as_ref().unwrap_or(&crate::bloblang::Value::Null);
+        // The input is given up: an in-place mapping moves it into `root` (a failed message
+        // goes on with its raw payload only, so nothing needs it back).
+        let input = value.take().unwrap_or(crate::bloblang::Value::Null);
         let outcome = self
             .mapping
-            .exec(
+            .exec_owned(
                 input,
                 MessageEnv {
                     meta,
