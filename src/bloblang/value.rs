@@ -168,7 +168,7 @@ impl Value {
             Value::Null => out.extend_from_slice(b"null"),
             Value::Bool(true) => out.extend_from_slice(b"true"),
             Value::Bool(false) => out.extend_from_slice(b"false"),
-            Value::Int(i) => out.extend_from_slice(itoa_buf(*i).as_bytes()),
+            Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
             Value::Float(f) => write_float(*f, out),
             Value::Str(s) => write_json_str(s, out),
             Value::Bytes(b) => write_json_str(&String::from_utf8_lossy(b), out),
@@ -339,10 +339,6 @@ pub fn format_float_g(f: f64) -> String {
     } else {
         f.to_string()
     }
-}
-
-fn itoa_buf(i: i64) -> String {
-    i.to_string()
 }
 
 fn write_float(f: f64, out: &mut Vec<u8>) {
