@@ -11,6 +11,7 @@ mod functions;
 mod inplace;
 pub mod interp;
 mod lexer;
+mod map;
 mod methods;
 mod parser;
 mod random;

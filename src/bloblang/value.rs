@@ -8,7 +8,6 @@
 //! `insert`, `remove`, and [`Value::write_json`] / [`Value::from_json_slice`] / [`Value::kind`].
 //! Other variants may be added; those listed stay.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// simd-json's reusable parse state, one per thread (see [`Value::from_json_slice`]).
@@ -62,7 +61,7 @@ thread_local! {
 }
 
 /// Object map. Keys are kept sorted, which is also how Bento (Go's `encoding/json`) prints them.
-pub type Map = BTreeMap<String, Value>;
+pub use super::map::Map;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -144,9 +143,8 @@ impl Value {
                 Value::Array(a)
             }
             N::Object { len, .. } => {
-                // Collected, then built in one go: `BTreeMap`'s `FromIterator` sorts and
-                // bulk-loads (a duplicate key keeps its last value, as repeated inserts
-                // would), where an insert per key searched and split nodes every time.
+                // Collected, then sorted once (a duplicate key keeps its last value, as
+                // repeated inserts would).
                 let entries: Vec<(String, Value)> = (0..len)
                     .map(|_| {
                         let key = match nodes.get(*at) {
