@@ -155,13 +155,6 @@ impl Map {
     pub fn into_keys(self) -> impl DoubleEndedIterator<Item = String> + ExactSizeIterator {
         self.entries.into_iter().map(|(k, _)| k)
     }
-
-    /// Build from entries already sorted by key with no duplicates (another map's entries,
-    /// filtered or with new values), without sorting again.
-    pub fn from_sorted_unique(entries: Vec<(String, Value)>) -> Map {
-        debug_assert!(entries.windows(2).all(|w| w[0].0 < w[1].0));
-        Map { entries }
-    }
 }
 
 /// A slot for `key`, as `BTreeMap::entry` gives.
@@ -191,16 +184,17 @@ impl FromIterator<(String, Value)> for Map {
     fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Map {
         let mut entries: Vec<(String, Value)> = iter.into_iter().collect();
         if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
-            // Stable: equal keys keep their input order, so the last of a run is the last given.
+            // Stable: equal keys keep their input order, so the last of a run is the last given
+            // and, swapped forward run by run, its value is the one kept.
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut out: Vec<(String, Value)> = Vec::with_capacity(entries.len());
-            for e in entries {
-                match out.last_mut() {
-                    Some(last) if last.0 == e.0 => *last = e,
-                    _ => out.push(e),
+            // `later` goes; its value moves into the kept (earlier) entry first.
+            entries.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    std::mem::swap(&mut later.1, &mut kept.1);
                 }
-            }
-            entries = out;
+                same
+            });
         }
         Map { entries }
     }
