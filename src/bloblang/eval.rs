@@ -317,6 +317,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
                 RootState::Deleted => Err(Fail::Deleted),
                 RootState::Unset => Err(Fail::Nothing),
                 RootState::Set(v) => Ok(Cow::Owned(v)),
+                RootState::Input => Ok(Cow::Owned(v.into_owned())),
             }
         }
         Expr::Or(recv, alt) => match eval(recv, cx) {
@@ -592,6 +593,10 @@ pub enum RootState {
     Unset,
     Deleted,
     Set(Value),
+    /// `root = this`, or an expression that gave the input itself back (`root = if ok {
+    /// this } else { deleted() }`), and no edit since: the document is the input. The caller
+    /// copies it, or moves it when it owns the input, instead of a copy being made here.
+    Input,
 }
 
 /// Per-run mutable state.
@@ -624,6 +629,22 @@ impl std::fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+/// What a statement's expression gave.
+enum Assigned {
+    Value(Value),
+    /// The input document itself, not copied (see [`RootState::Input`]).
+    Input,
+}
+
+impl Assigned {
+    fn into_value(self, input: Option<&Value>) -> Value {
+        match self {
+            Assigned::Value(v) => v,
+            Assigned::Input => input.cloned().unwrap_or(Value::Null),
+        }
+    }
+}
+
 /// Which block of an `if` statement runs.
 enum Block {
     Branch(usize),
@@ -645,6 +666,7 @@ pub fn run_stmts(
         let (line, result, chosen) = {
             let root_ref = match &st.root {
                 RootState::Set(v) => Some(v),
+                RootState::Input => input,
                 _ => None,
             };
             let this = match input {
@@ -666,9 +688,23 @@ pub fn run_stmts(
                 locals: None,
             };
             match stmt {
+                Stmt::Assign {
+                    target: Target::Root(path),
+                    expr,
+                    line,
+                } if path.is_empty() => (
+                    *line,
+                    eval(expr, &cx).map(|v| match v {
+                        Cow::Borrowed(v) if input.is_some_and(|i| std::ptr::eq(i, v)) => {
+                            Assigned::Input
+                        }
+                        v => Assigned::Value(v.into_owned()),
+                    }),
+                    Ok(Block::Otherwise),
+                ),
                 Stmt::Assign { expr, line, .. } | Stmt::Let { expr, line, .. } => (
                     *line,
-                    eval(expr, &cx).map(Cow::into_owned),
+                    eval(expr, &cx).map(|v| Assigned::Value(v.into_owned())),
                     Ok(Block::Otherwise),
                 ),
                 Stmt::If { branches, line, .. } => {
@@ -707,7 +743,7 @@ pub fn run_stmts(
                 }
             }
             Stmt::Let { slot, .. } => match result {
-                Ok(v) => st.vars[*slot] = Some(v),
+                Ok(v) => st.vars[*slot] = Some(v.into_value(input)),
                 Err(Fail::Error(e)) => {
                     return Err(ExecError(format!("failed assignment (line {line}): {e}")))
                 }
@@ -716,7 +752,11 @@ pub fn run_stmts(
             },
             Stmt::Assign { target, .. } => {
                 let v = match result {
-                    Ok(v) => Some(v),
+                    Ok(Assigned::Input) => {
+                        st.root = RootState::Input;
+                        continue;
+                    }
+                    Ok(v) => Some(v.into_value(input)),
                     Err(Fail::Deleted) => None,
                     Err(Fail::Nothing) => continue,
                     Err(Fail::Error(e)) => {
@@ -724,7 +764,13 @@ pub fn run_stmts(
                     }
                 };
                 match target {
-                    Target::Root(path) => assign_root(&mut st.root, path, v),
+                    Target::Root(path) => {
+                        if matches!(st.root, RootState::Input) && !path.is_empty() {
+                            // An edit of the input: from here on root is its own copy.
+                            st.root = RootState::Set(input.cloned().unwrap_or(Value::Null));
+                        }
+                        assign_root(&mut st.root, path, v)
+                    }
                     Target::Meta(None) => match v {
                         None => {
                             meta.clear();

@@ -77,7 +77,10 @@ impl Mapping {
     /// Run as a `mapping`: build a new document from `input`.
     pub fn exec(&self, input: &Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
         let st = self.run(&self.inner.stmts, Some(input), None, msg)?;
-        Ok(outcome(st))
+        Ok(match st.root {
+            RootState::Input => Outcome::Doc(input.clone()),
+            _ => outcome(st),
+        })
     }
 
     /// Run as a `mapping` on an input the caller gives up (what the `mapping` processor
@@ -90,10 +93,14 @@ impl Mapping {
                 let st = self.run(rest, None, Some(input), msg)?;
                 Ok(outcome(st))
             }
-            _ => Ok(match self.exec(&input, msg)? {
-                Outcome::Unchanged => Outcome::Doc(input),
-                other => other,
-            }),
+            _ => {
+                let st = self.run(&self.inner.stmts, Some(&input), None, msg)?;
+                Ok(match st.root {
+                    // The document is the input (a filter's `this`): moved, not copied.
+                    RootState::Unset | RootState::Input => Outcome::Doc(input),
+                    _ => outcome(st),
+                })
+            }
         }
     }
 
@@ -107,7 +114,8 @@ impl Mapping {
                 Ok(true)
             }
             RootState::Deleted => Ok(false),
-            RootState::Unset => Ok(true),
+            // `Input` needs an input separate from `root`, which a mutation has not.
+            RootState::Unset | RootState::Input => Ok(true),
         }
     }
 
@@ -149,11 +157,12 @@ impl Mapping {
     }
 }
 
+/// The outcome of a run whose root is not [`RootState::Input`] (the callers handle that).
 fn outcome(st: State) -> Outcome {
     match st.root {
         RootState::Set(v) => Outcome::Doc(v),
         RootState::Deleted => Outcome::Deleted,
-        RootState::Unset => Outcome::Unchanged,
+        RootState::Unset | RootState::Input => Outcome::Unchanged,
     }
 }
 

@@ -299,7 +299,14 @@ mod tests {
         for k in KNOWN {
             assert!(is_known(k), "{k}");
         }
-        for k in ["", "event", "event_names", "Event_name", "properties ", "external_customer"] {
+        for k in [
+            "",
+            "event",
+            "event_names",
+            "Event_name",
+            "properties ",
+            "external_customer",
+        ] {
             assert!(!is_known(k), "{k}");
         }
     }
