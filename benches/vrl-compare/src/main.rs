@@ -19,7 +19,7 @@
 //! `cargo run --release --manifest-path benches/vrl-compare/Cargo.toml -- [events] [rounds]`.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use flexprice_collector::bloblang::Value;
 use flexprice_collector::input::Origin;
@@ -214,6 +214,32 @@ fn parts(events: &[Value], origin: &Origin) -> Vec<Part> {
         .collect()
 }
 
+/// Nanoseconds per event for the mapping processor over all events, `chunk` at a time: the
+/// copies of a chunk are made (untimed) right before it runs, so they are in cache, as a
+/// freshly parsed message is in the pipeline.
+fn time_blobl(p: &dyn Processor, events: &[Value], origin: &Origin, chunk: usize) -> f64 {
+    let mut total = Duration::ZERO;
+    for c in events.chunks(chunk) {
+        let mut ps = parts(c, origin);
+        let t = Instant::now();
+        std::hint::black_box(run_blobl(p, &mut ps));
+        total += t.elapsed();
+    }
+    total.as_nanos() as f64 / events.len() as f64
+}
+
+/// Same as [`time_blobl`] for VRL.
+fn time_vrl(p: &Program, rt: &mut Runtime, events: &[Value], chunk: usize) -> f64 {
+    let mut total = Duration::ZERO;
+    for c in events.chunks(chunk) {
+        let mut ts = targets(c);
+        let t = Instant::now();
+        std::hint::black_box(run_vrl(p, rt, &mut ts));
+        total += t.elapsed();
+    }
+    total.as_nanos() as f64 / events.len() as f64
+}
+
 /// VRL over every target; per event `true` = kept, `false` = aborted (dropped).
 fn run_vrl(p: &Program, rt: &mut Runtime, ts: &mut [TargetValue]) -> Vec<bool> {
     let tz = TimeZone::default();
@@ -253,6 +279,9 @@ fn vrl_json(v: &VValue) -> String {
 }
 
 fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
     xs.sort_by(|a, b| a.total_cmp(b));
     let m = xs.len() / 2;
     if xs.len() % 2 == 1 {
@@ -267,6 +296,15 @@ fn main() {
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(7);
     let verbose = std::env::var_os("VERBOSE").is_some();
+    // `ONLY=b` / `ONLY=v`: time one engine only (to check the other does not disturb it).
+    let only_env = std::env::var("ONLY").ok();
+    let only = only_env.as_deref();
+    // Events per timed batch (copies made right before, so in cache); `CHUNK=0`: all at once.
+    let chunk = match std::env::var("CHUNK").ok().and_then(|c| c.parse().ok()) {
+        Some(0) => n.max(1),
+        Some(c) => c,
+        None => 64,
+    };
     let events: Vec<Value> = (0..n)
         .map(|i| {
             let mut b = event(i).into_bytes();
@@ -275,33 +313,40 @@ fn main() {
         .collect();
     let origin = Origin::default();
     let fns = vrl_fns();
-    // `PROFILE=b1` / `PROFILE=v1`: run only Bloblang / only VRL (fastest-listed form 0 unless
-    // `PROFILE=v1.1`) on workload 1, `rounds` times, for `perf record`.
+    // `PROFILE=b1` / `PROFILE=v1`: run only Bloblang / only VRL (form 0 unless `PROFILE=v1.1`)
+    // on workload 1, `rounds` times, for `perf record`.
     if let Some(p) = std::env::var("PROFILE").ok() {
         let (engine, rest) = p.split_at(1);
         let mut it = rest.split('.');
         let w = &WORKLOADS[it.next().and_then(|x| x.parse().ok()).unwrap_or(0)];
         let form: usize = it.next().and_then(|x| x.parse().ok()).unwrap_or(0);
-        let processor = ProcessorConfig::Mapping(w.bloblang.to_string())
+        // `MAPPING='...'`: profile this Bloblang mapping instead of the workload's.
+        let src = std::env::var("MAPPING").unwrap_or_else(|_| w.bloblang.to_string());
+        let processor = ProcessorConfig::Mapping(src)
             .build()
             .expect("bloblang compiles");
         let prog = vrl::compiler::compile(w.vrl[form], &fns)
             .expect("VRL compiles")
             .program;
         let mut rt = Runtime::default();
+        let mut xs = Vec::new();
         for _ in 0..rounds {
-            if engine == "b" {
-                let mut ps = parts(&events, &origin);
-                std::hint::black_box(run_blobl(processor.as_ref(), &mut ps));
+            xs.push(if engine == "b" {
+                time_blobl(processor.as_ref(), &events, &origin, chunk)
             } else {
-                let mut ts = targets(&events);
-                std::hint::black_box(run_vrl(&prog, &mut rt, &mut ts));
-            }
+                time_vrl(&prog, &mut rt, &events, chunk)
+            });
         }
+        println!("{:.0} ns/event (median of {rounds})", median(xs));
+        return;
+    }
+    if std::env::var_os("DIAG").is_some() {
+        diagnose(&events, &origin, rounds, chunk);
         return;
     }
     println!(
-        "{n} events, median of {rounds} rounds (after 1 warm-up), mapping only: events pre-parsed, 1 thread\n"
+        "{n} events in batches of {chunk}, median of {rounds} rounds (after 1 warm-up), \
+         mapping only (events pre-parsed), 1 thread\n"
     );
     println!(
         "{:<44} {:>12} {:>12} {:>8}",
@@ -346,31 +391,27 @@ fn main() {
         let mut b_ns = Vec::new();
         let mut v_ns: Vec<Vec<f64>> = vec![Vec::new(); programs.len()];
         for round in 0..=rounds {
-            let time_b = |b_ns: &mut Vec<f64>| {
-                let mut ps = parts(&events, &origin);
-                let t = Instant::now();
-                std::hint::black_box(run_blobl(processor.as_ref(), &mut ps));
-                let ns = t.elapsed().as_nanos() as f64 / n as f64;
-                drop(ps);
+            let keep = |xs: &mut Vec<f64>, ns: f64| {
                 if round > 0 {
-                    b_ns.push(ns);
+                    xs.push(ns);
                 }
             };
-            if round % 2 == 0 {
-                time_b(&mut b_ns);
+            if round % 2 == 0 && only != Some("v") {
+                keep(
+                    &mut b_ns,
+                    time_blobl(processor.as_ref(), &events, &origin, chunk),
+                );
             }
             for (j, prog) in programs.iter().enumerate() {
-                let mut ts = targets(&events);
-                let t = Instant::now();
-                std::hint::black_box(run_vrl(prog, &mut rt, &mut ts));
-                let ns = t.elapsed().as_nanos() as f64 / n as f64;
-                drop(ts);
-                if round > 0 {
-                    v_ns[j].push(ns);
+                if only != Some("b") {
+                    keep(&mut v_ns[j], time_vrl(prog, &mut rt, &events, chunk));
                 }
             }
-            if round % 2 == 1 {
-                time_b(&mut b_ns);
+            if round % 2 == 1 && only != Some("v") {
+                keep(
+                    &mut b_ns,
+                    time_blobl(processor.as_ref(), &events, &origin, chunk),
+                );
             }
         }
         let b = median(b_ns);
@@ -393,4 +434,76 @@ fn main() {
         "\nns = nanoseconds per event (median); vrl/blobl > 1 means Bloblang is faster. \
          VRL: fastest of its equivalent forms (VERBOSE=1 shows each)."
     );
+}
+
+/// `DIAG=1`: where the Bloblang time goes on these events. Forms of the 2xx filter that avoid
+/// copying `this`, and the cost of copying / dropping one event on its own.
+fn diagnose(events: &[Value], origin: &Origin, rounds: usize, chunk: usize) {
+    let n = events.len() as f64;
+    let forms: [(&str, ProcessorConfig); 6] = [
+        (
+            "mapping: seed filter (root = if .. { this } else { deleted() })",
+            ProcessorConfig::Mapping(WORKLOADS[1].bloblang.into()),
+        ),
+        (
+            "mapping: root = this",
+            ProcessorConfig::Mapping("root = this".into()),
+        ),
+        (
+            "mapping: condition only (root.ok = cond)",
+            ProcessorConfig::Mapping("root.ok = this.status >= 200 && this.status < 300".into()),
+        ),
+        (
+            "mapping: if !cond { root = deleted() } (root unset = unchanged)",
+            ProcessorConfig::Mapping(
+                "if !(this.status >= 200 && this.status < 300) { root = deleted() }".into(),
+            ),
+        ),
+        (
+            "mutation: seed filter",
+            ProcessorConfig::Mutation(WORKLOADS[1].bloblang.into()),
+        ),
+        (
+            "mapping: seed stringify",
+            ProcessorConfig::Mapping(WORKLOADS[0].bloblang.into()),
+        ),
+    ];
+    for (name, cfg) in forms {
+        let p = cfg.build().expect("compiles");
+        let mut xs = Vec::new();
+        for _ in 0..rounds {
+            xs.push(time_blobl(p.as_ref(), events, origin, chunk));
+        }
+        println!("{:>8.0} ns/event  {name}", median(xs));
+    }
+    let (mut c, mut d, mut cv, mut dv) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let mut t4 = [Duration::ZERO; 4];
+        for ch in events.chunks(chunk) {
+            let vs: Vec<VValue> = ch.iter().map(to_vrl).collect();
+            let t = Instant::now();
+            let copies: Vec<Value> = ch.to_vec();
+            t4[0] += t.elapsed();
+            let t = Instant::now();
+            drop(std::hint::black_box(copies));
+            t4[1] += t.elapsed();
+            let t = Instant::now();
+            let copies = vs.clone();
+            t4[2] += t.elapsed();
+            let t = Instant::now();
+            drop(std::hint::black_box(copies));
+            t4[3] += t.elapsed();
+        }
+        c.push(t4[0].as_nanos() as f64 / n);
+        d.push(t4[1].as_nanos() as f64 / n);
+        cv.push(t4[2].as_nanos() as f64 / n);
+        dv.push(t4[3].as_nanos() as f64 / n);
+    }
+    println!("{:>8.0} ns/event  Value::clone of one event", median(c));
+    println!("{:>8.0} ns/event  drop of one event", median(d));
+    println!(
+        "{:>8.0} ns/event  vrl Value::clone of one event",
+        median(cv)
+    );
+    println!("{:>8.0} ns/event  drop of one vrl event", median(dv));
 }
