@@ -357,6 +357,13 @@ where
 }
 
 fn truthy<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
+    // `&&` and `||` straight on booleans (the same short-circuit and errors as `binary`),
+    // without a `Value::Bool` built and matched at every level of a condition.
+    match e {
+        Expr::Bin(BinOp::And, l, r) => return Ok(truthy(l, cx)? && truthy(r, cx)?),
+        Expr::Bin(BinOp::Or, l, r) => return Ok(truthy(l, cx)? || truthy(r, cx)?),
+        _ => {}
+    }
     match &*value(e, cx)? {
         Value::Bool(b) => Ok(*b),
         other => Err(Fail::msg(format!(
@@ -452,6 +459,17 @@ fn op_name(op: BinOp) -> &'static str {
     }
 }
 
+/// An operand of a binary operator: the usual field and literal without a trip through the
+/// whole evaluator (conditions like `this.status >= 200` are most of a filter's work).
+#[inline]
+fn operand<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
+    match e {
+        Expr::Lit(v) => Ok(Cow::Borrowed(v)),
+        Expr::This(p) => Ok(cx.this.path(p)),
+        _ => value(e, cx),
+    }
+}
+
 fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
     let boolean = |b: bool| Ok(Cow::Owned(Value::Bool(b)));
     match op {
@@ -475,8 +493,8 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
         }
         _ => {}
     }
-    let lv = value(l, cx)?;
-    let rv = value(r, cx)?;
+    let lv = operand(l, cx)?;
+    let rv = operand(r, cx)?;
     let type_err = || {
         Fail::msg(format!(
             "cannot {} types {} (from {}) and {} (from {})",
