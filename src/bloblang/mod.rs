@@ -83,25 +83,40 @@ impl Mapping {
         })
     }
 
-    /// Run as a `mapping` on an input the caller gives up (what the `mapping` processor
-    /// does): same result as [`Mapping::exec`], but a mapping that starts with `root = this`
-    /// and never reads back its own edits moves the input into `root` instead of copying it.
-    /// A mapping that leaves `root` unassigned gives the input back as [`Outcome::Doc`].
-    pub fn exec_owned(&self, input: Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
-        match self.inner.stmts.split_first() {
+    /// Run as a `mapping` with the result replacing the input in `doc` (what the `mapping`
+    /// processor does). Same result as [`Mapping::exec`], without its copies: a mapping that
+    /// starts with `root = this` and never reads back its own edits runs on the input moved
+    /// into `root`, and a root that is the input itself (`root = this`, a filter's `this`, or
+    /// no `root` at all) leaves `doc` as it is. Returns false when the mapping deleted the
+    /// message; `doc` then still holds the input (or what is left of it), dropped with the
+    /// message.
+    pub fn exec_replace(&self, doc: &mut Value, msg: MessageEnv<'_>) -> Result<bool, ExecError> {
+        let st = match self.inner.stmts.split_first() {
             Some((_, rest)) if self.inner.in_place => {
-                let st = self.run(rest, None, Some(input), msg)?;
-                Ok(outcome(st))
+                let input = std::mem::replace(doc, Value::Null);
+                self.run(rest, None, Some(input), msg)?
             }
-            _ => {
-                let st = self.run(&self.inner.stmts, Some(&input), None, msg)?;
-                Ok(match st.root {
-                    // The document is the input (a filter's `this`): moved, not copied.
-                    RootState::Unset | RootState::Input => Outcome::Doc(input),
-                    _ => outcome(st),
-                })
+            _ => self.run(&self.inner.stmts, Some(doc), None, msg)?,
+        };
+        match st.root {
+            RootState::Set(v) => {
+                *doc = v;
+                Ok(true)
             }
+            RootState::Deleted => Ok(false),
+            // The document is the input: nothing to move or copy.
+            RootState::Unset | RootState::Input => Ok(true),
         }
+    }
+
+    /// [`Mapping::exec_replace`] on an owned input: a mapping that leaves `root` unassigned
+    /// gives the input back as [`Outcome::Doc`].
+    pub fn exec_owned(&self, mut input: Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
+        Ok(if self.exec_replace(&mut input, msg)? {
+            Outcome::Doc(input)
+        } else {
+            Outcome::Deleted
+        })
     }
 
     /// Run as a `mutation`: edit `doc` in place. Returns false when the mapping deleted it.
