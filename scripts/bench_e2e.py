@@ -486,7 +486,9 @@ def main():
     # Above what can be in flight per partition (queues + open batch + max_in_flight batches):
     # at checkpoint_limit the input pauses and later seeks back, and tansu 0.6 answers a fetch
     # that starts inside a record batch with nothing, so a paused partition can stall there.
-    ap.add_argument("--checkpoint-limit", type=int, default=16384)
+    # 16384 was not enough on a starved machine (one run stalled at 998,714 of 1M: a fetch
+    # response can hold most of the pipeline's ~17k in-flight messages for one partition).
+    ap.add_argument("--checkpoint-limit", type=int, default=65536)
     ap.add_argument("--fetch-buffer-cap", type=int, default=4096)
     ap.add_argument("--run-timeout", type=float, default=120)
     ap.add_argument("--sweep", action="store_true", help="also run the tuning-knob sweep")

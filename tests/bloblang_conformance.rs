@@ -127,7 +127,21 @@ fn run(case: &Case) -> Result<(), String> {
             }
         })
     } else {
-        mapping.exec(&input, env(&mut meta))
+        // The `mapping` processor's path (the input given up, moved into `root` when the
+        // mapping allows) must agree with the borrowing one on every case.
+        let mut meta_owned = meta.clone();
+        let owned = mapping.exec_owned(input.clone(), env(&mut meta_owned));
+        let borrowed = mapping.exec(&input, env(&mut meta));
+        let same = match (&borrowed, &owned) {
+            (Ok(Outcome::Unchanged), Ok(Outcome::Doc(v))) => *v == input,
+            (b, o) => b == o,
+        };
+        if !same || meta_owned != meta {
+            return Err(format!(
+                "exec and exec_owned disagree: {borrowed:?} vs {owned:?}"
+            ));
+        }
+        borrowed
     };
     let got = match (&kind[..], result) {
         ("error", Err(e)) if e.0.contains(&expected) => return Ok(()),

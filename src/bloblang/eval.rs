@@ -317,6 +317,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
                 RootState::Deleted => Err(Fail::Deleted),
                 RootState::Unset => Err(Fail::Nothing),
                 RootState::Set(v) => Ok(Cow::Owned(v)),
+                RootState::Input => Ok(Cow::Owned(v.into_owned())),
             }
         }
         Expr::Or(recv, alt) => match eval(recv, cx) {
@@ -357,6 +358,13 @@ where
 }
 
 fn truthy<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
+    // `&&` and `||` straight on booleans (the same short-circuit and errors as `binary`),
+    // without a `Value::Bool` built and matched at every level of a condition.
+    match e {
+        Expr::Bin(BinOp::And, l, r) => return Ok(truthy(l, cx)? && truthy(r, cx)?),
+        Expr::Bin(BinOp::Or, l, r) => return Ok(truthy(l, cx)? || truthy(r, cx)?),
+        _ => {}
+    }
     match &*value(e, cx)? {
         Value::Bool(b) => Ok(*b),
         other => Err(Fail::msg(format!(
@@ -455,6 +463,17 @@ fn op_name(op: BinOp) -> &'static str {
     }
 }
 
+/// An operand of a binary operator: the usual field and literal without a trip through the
+/// whole evaluator (conditions like `this.status >= 200` are most of a filter's work).
+#[inline]
+fn operand<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
+    match e {
+        Expr::Lit(v) => Ok(Cow::Borrowed(v)),
+        Expr::This(p) => Ok(cx.this.path(p)),
+        _ => value(e, cx),
+    }
+}
+
 fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
     let boolean = |b: bool| Ok(Cow::Owned(Value::Bool(b)));
     match op {
@@ -478,8 +497,8 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
         }
         _ => {}
     }
-    let lv = value(l, cx)?;
-    let rv = value(r, cx)?;
+    let lv = operand(l, cx)?;
+    let rv = operand(r, cx)?;
     let type_err = || {
         Fail::msg(format!(
             "cannot {} types {} (from {}) and {} (from {})",
@@ -592,6 +611,10 @@ pub enum RootState {
     Unset,
     Deleted,
     Set(Value),
+    /// `root = this`, or an expression that gave the input itself back (`root = if ok {
+    /// this } else { deleted() }`), and no edit since: the document is the input. The caller
+    /// copies it, or moves it when it owns the input, instead of a copy being made here.
+    Input,
 }
 
 /// Per-run mutable state.
@@ -624,6 +647,22 @@ impl std::fmt::Display for ExecError {
 
 impl std::error::Error for ExecError {}
 
+/// What a statement's expression gave.
+enum Assigned {
+    Value(Value),
+    /// The input document itself, not copied (see [`RootState::Input`]).
+    Input,
+}
+
+impl Assigned {
+    fn into_value(self, input: Option<&Value>) -> Value {
+        match self {
+            Assigned::Value(v) => v,
+            Assigned::Input => input.cloned().unwrap_or(Value::Null),
+        }
+    }
+}
+
 /// Which block of an `if` statement runs.
 enum Block {
     Branch(usize),
@@ -645,6 +684,7 @@ pub fn run_stmts(
         let (line, result, chosen) = {
             let root_ref = match &st.root {
                 RootState::Set(v) => Some(v),
+                RootState::Input => input,
                 _ => None,
             };
             let this = match input {
@@ -666,9 +706,23 @@ pub fn run_stmts(
                 locals: None,
             };
             match stmt {
+                Stmt::Assign {
+                    target: Target::Root(path),
+                    expr,
+                    line,
+                } if path.is_empty() => (
+                    *line,
+                    eval(expr, &cx).map(|v| match v {
+                        Cow::Borrowed(v) if input.is_some_and(|i| std::ptr::eq(i, v)) => {
+                            Assigned::Input
+                        }
+                        v => Assigned::Value(v.into_owned()),
+                    }),
+                    Ok(Block::Otherwise),
+                ),
                 Stmt::Assign { expr, line, .. } | Stmt::Let { expr, line, .. } => (
                     *line,
-                    eval(expr, &cx).map(Cow::into_owned),
+                    eval(expr, &cx).map(|v| Assigned::Value(v.into_owned())),
                     Ok(Block::Otherwise),
                 ),
                 Stmt::If { branches, line, .. } => {
@@ -707,7 +761,7 @@ pub fn run_stmts(
                 }
             }
             Stmt::Let { slot, .. } => match result {
-                Ok(v) => st.vars[*slot] = Some(v),
+                Ok(v) => st.vars[*slot] = Some(v.into_value(input)),
                 Err(Fail::Error(e)) => {
                     return Err(ExecError(format!("failed assignment (line {line}): {e}")))
                 }
@@ -716,7 +770,11 @@ pub fn run_stmts(
             },
             Stmt::Assign { target, .. } => {
                 let v = match result {
-                    Ok(v) => Some(v),
+                    Ok(Assigned::Input) => {
+                        st.root = RootState::Input;
+                        continue;
+                    }
+                    Ok(v) => Some(v.into_value(input)),
                     Err(Fail::Deleted) => None,
                     Err(Fail::Nothing) => continue,
                     Err(Fail::Error(e)) => {
@@ -724,7 +782,13 @@ pub fn run_stmts(
                     }
                 };
                 match target {
-                    Target::Root(path) => assign_root(&mut st.root, path, v),
+                    Target::Root(path) => {
+                        if matches!(st.root, RootState::Input) && !path.is_empty() {
+                            // An edit of the input: from here on root is its own copy.
+                            st.root = RootState::Set(input.cloned().unwrap_or(Value::Null));
+                        }
+                        assign_root(&mut st.root, path, v)
+                    }
                     Target::Meta(None) => match v {
                         None => {
                             meta.clear();

@@ -8,8 +8,10 @@ mod ast;
 pub mod error;
 mod eval;
 mod functions;
+mod inplace;
 pub mod interp;
 mod lexer;
+mod map;
 mod methods;
 mod parser;
 mod random;
@@ -47,6 +49,9 @@ struct Compiled {
     stmts: Vec<ast::Stmt>,
     maps: HashMap<String, Vec<ast::Stmt>>,
     nvars: usize,
+    /// `root = this` followed by edits that never read back what they wrote: run as a
+    /// mutation of the moved input (see [`inplace`]).
+    in_place: bool,
 }
 
 /// The message around the document: metadata (read and written), source, raw payload.
@@ -61,6 +66,7 @@ impl Mapping {
         let p = parser::parse_mapping(src)?;
         Ok(Mapping {
             inner: Arc::new(Compiled {
+                in_place: inplace::moves_input(&p.stmts),
                 stmts: p.stmts,
                 maps: p.maps,
                 nvars: p.nvars,
@@ -70,30 +76,67 @@ impl Mapping {
 
     /// Run as a `mapping`: build a new document from `input`.
     pub fn exec(&self, input: &Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
-        let st = self.run(Some(input), None, msg)?;
+        let st = self.run(&self.inner.stmts, Some(input), None, msg)?;
         Ok(match st.root {
-            RootState::Set(v) => Outcome::Doc(v),
-            RootState::Deleted => Outcome::Deleted,
-            RootState::Unset => Outcome::Unchanged,
+            RootState::Input => Outcome::Doc(input.clone()),
+            _ => outcome(st),
         })
     }
 
-    /// Run as a `mutation`: edit `doc` in place. Returns false when the mapping deleted it.
-    pub fn mutate(&self, doc: &mut Value, msg: MessageEnv<'_>) -> Result<bool, ExecError> {
-        let start = std::mem::replace(doc, Value::Null);
-        let st = self.run(None, Some(start), msg)?;
+    /// Run as a `mapping` with the result replacing the input in `doc` (what the `mapping`
+    /// processor does). Same result as [`Mapping::exec`], without its copies: a mapping that
+    /// starts with `root = this` and never reads back its own edits runs on the input moved
+    /// into `root`, and a root that is the input itself (`root = this`, a filter's `this`, or
+    /// no `root` at all) leaves `doc` as it is. Returns false when the mapping deleted the
+    /// message; `doc` then still holds the input (or what is left of it), dropped with the
+    /// message.
+    pub fn exec_replace(&self, doc: &mut Value, msg: MessageEnv<'_>) -> Result<bool, ExecError> {
+        let st = match self.inner.stmts.split_first() {
+            Some((_, rest)) if self.inner.in_place => {
+                let input = std::mem::replace(doc, Value::Null);
+                self.run(rest, None, Some(input), msg)?
+            }
+            _ => self.run(&self.inner.stmts, Some(doc), None, msg)?,
+        };
         match st.root {
             RootState::Set(v) => {
                 *doc = v;
                 Ok(true)
             }
             RootState::Deleted => Ok(false),
-            RootState::Unset => Ok(true),
+            // The document is the input: nothing to move or copy.
+            RootState::Unset | RootState::Input => Ok(true),
+        }
+    }
+
+    /// [`Mapping::exec_replace`] on an owned input: a mapping that leaves `root` unassigned
+    /// gives the input back as [`Outcome::Doc`].
+    pub fn exec_owned(&self, mut input: Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
+        Ok(if self.exec_replace(&mut input, msg)? {
+            Outcome::Doc(input)
+        } else {
+            Outcome::Deleted
+        })
+    }
+
+    /// Run as a `mutation`: edit `doc` in place. Returns false when the mapping deleted it.
+    pub fn mutate(&self, doc: &mut Value, msg: MessageEnv<'_>) -> Result<bool, ExecError> {
+        let start = std::mem::replace(doc, Value::Null);
+        let st = self.run(&self.inner.stmts, None, Some(start), msg)?;
+        match st.root {
+            RootState::Set(v) => {
+                *doc = v;
+                Ok(true)
+            }
+            RootState::Deleted => Ok(false),
+            // `Input` needs an input separate from `root`, which a mutation has not.
+            RootState::Unset | RootState::Input => Ok(true),
         }
     }
 
     fn run(
         &self,
+        stmts: &[ast::Stmt],
         input: Option<&Value>,
         start: Option<Value>,
         msg: MessageEnv<'_>,
@@ -110,7 +153,7 @@ impl Mapping {
             raw: msg.raw,
             maps: &self.inner.maps,
         };
-        eval::run_stmts(&self.inner.stmts, input, &mut st, &env, msg.meta)?;
+        eval::run_stmts(stmts, input, &mut st, &env, msg.meta)?;
         Ok(st)
     }
 
@@ -126,6 +169,15 @@ impl Mapping {
                 raw: raw.as_bytes(),
             },
         )
+    }
+}
+
+/// The outcome of a run whose root is not [`RootState::Input`] (the callers handle that).
+fn outcome(st: State) -> Outcome {
+    match st.root {
+        RootState::Set(v) => Outcome::Doc(v),
+        RootState::Deleted => Outcome::Deleted,
+        RootState::Unset | RootState::Input => Outcome::Unchanged,
     }
 }
 

@@ -8,7 +8,6 @@
 //! `insert`, `remove`, and [`Value::write_json`] / [`Value::from_json_slice`] / [`Value::kind`].
 //! Other variants may be added; those listed stay.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// simd-json's reusable parse state, one per thread (see [`Value::from_json_bytes`]).
@@ -132,17 +131,19 @@ impl TapeReader<'_, '_, '_> {
                 Value::Array(a)
             }
             N::Object { len, .. } => {
-                let mut m = Map::new();
-                for _ in 0..len {
-                    let key = match self.nodes.get(self.at) {
-                        Some(N::String(k)) => *k,
-                        _ => "",
-                    };
-                    self.at += 1;
-                    let v = self.value();
-                    m.insert(key.to_owned(), v);
-                }
-                Value::Object(m)
+                // Collected, then sorted once (a duplicate key keeps its last value, as
+                // repeated inserts would).
+                let entries: Vec<(String, Value)> = (0..len)
+                    .map(|_| {
+                        let key = match self.nodes.get(self.at) {
+                            Some(N::String(k)) => *k,
+                            _ => "",
+                        };
+                        self.at += 1;
+                        (key.to_owned(), self.value())
+                    })
+                    .collect();
+                Value::Object(entries.into_iter().collect())
             }
         }
     }
@@ -243,7 +244,7 @@ thread_local! {
 }
 
 /// Object map. Keys are kept sorted, which is also how Bento (Go's `encoding/json`) prints them.
-pub type Map = BTreeMap<String, Value>;
+pub use super::map::Map;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
@@ -346,7 +347,7 @@ impl Value {
             Value::Null => out.extend_from_slice(b"null"),
             Value::Bool(true) => out.extend_from_slice(b"true"),
             Value::Bool(false) => out.extend_from_slice(b"false"),
-            Value::Int(i) => out.extend_from_slice(itoa_buf(*i).as_bytes()),
+            Value::Int(i) => out.extend_from_slice(itoa::Buffer::new().format(*i).as_bytes()),
             Value::Float(f) => write_float(*f, out),
             Value::RawNumber(_, text) => out.extend_from_slice(text.as_bytes()),
             Value::Str(s) => write_json_str(s, out),
@@ -504,6 +505,12 @@ pub fn format_float_g(f: f64) -> String {
             "0".into()
         };
     }
+    // The common case, without formatting twice: `1e-7 <= |f| < 1e21` is exactly the range
+    // where the shortest form's decimal exponent is in -7..21.
+    let a = f.abs();
+    if (1e-7..1e21).contains(&a) {
+        return f.to_string();
+    }
     let e = format!("{f:e}");
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
@@ -513,10 +520,6 @@ pub fn format_float_g(f: f64) -> String {
     } else {
         f.to_string()
     }
-}
-
-fn itoa_buf(i: i64) -> String {
-    i.to_string()
 }
 
 fn write_float(f: f64, out: &mut Vec<u8>) {
@@ -544,31 +547,72 @@ fn write_float(f: f64, out: &mut Vec<u8>) {
 
 /// JSON string escaping (RFC 8259), with `<`, `>` and `&` left as they are.
 pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
+    out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => {
-                out.extend_from_slice(&bytes[start..i]);
-                out.extend_from_slice(format!("\\u{:04x}", b).as_bytes());
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
+    // Runs of plain bytes are copied whole (this loop was the encoder's biggest cost).
+    while let Some(off) = find_escape(&bytes[start..]) {
+        let i = start + off;
         out.extend_from_slice(&bytes[start..i]);
-        out.extend_from_slice(esc);
+        let b = bytes[i];
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 0xf) as usize]);
+            }
+        }
         start = i + 1;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
+
+/// Position of the first byte a JSON string must escape. Eight bytes per step (SWAR: a word
+/// has a byte below 0x20, or equal to `"` or `\`, exactly when the classic "has a zero
+/// byte" test fires on it), then the table for the word that has one.
+fn find_escape(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    while i + 8 <= bytes.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&bytes[i..i + 8]);
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+        let quote = (w ^ (ONES * b'"' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'"' as u64));
+        let backslash =
+            (w ^ (ONES * b'\\' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'\\' as u64));
+        if (below_space | quote | backslash) & HIGH != 0 {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| NEEDS_ESCAPE[b as usize])
+        .map(|p| i + p)
+}
+
+/// Bytes a JSON string must escape: control characters, `"` and `\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
 
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -584,6 +628,68 @@ mod write_tests {
         let mut out = Vec::new();
         v.write_json(&mut out);
         String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn every_string_round_trips_whatever_the_escape_position() {
+        // Each special byte at every offset around the 8-byte steps of `find_escape`.
+        let specials = [
+            '"', '\\', '\n', '\r', '\t', '\u{0}', '\u{1f}', '\u{8}', 'é', '€', '\u{7f}',
+        ];
+        for len in 0..20 {
+            for at in 0..=len {
+                for &c in &specials {
+                    let mut s: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    s.insert(at.min(s.len()), c);
+                    let mut out = Vec::new();
+                    write_json_str(&s, &mut out);
+                    let back: String = serde_json::from_slice(&out).unwrap_or_else(|e| {
+                        panic!("{s:?} -> {:?}: {e}", String::from_utf8_lossy(&out))
+                    });
+                    assert_eq!(back, s);
+                }
+            }
+        }
+        let all: String = (0u8..0x80).map(char::from).collect();
+        let mut out = Vec::new();
+        write_json_str(&all, &mut out);
+        assert_eq!(serde_json::from_slice::<String>(&out).ok(), Some(all));
+    }
+
+    #[test]
+    fn float_text_is_the_same_on_both_sides_of_the_fast_path() {
+        // The old single path: format with an exponent, switch on it.
+        fn slow(f: f64) -> String {
+            let e = format!("{f:e}");
+            let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+            let exp: i32 = exp.parse().unwrap_or(0);
+            if !(-7..21).contains(&exp) {
+                let sign = if exp < 0 { '-' } else { '+' };
+                format!("{mant}e{sign}{:02}", exp.abs())
+            } else {
+                f.to_string()
+            }
+        }
+        let mut cases = vec![1e-7, 1e21, 1e20, 0.1, 1.5, 1234.56, 1e-8, 123e-9];
+        cases.push(f64::from_bits(1e-7f64.to_bits() - 1));
+        cases.push(f64::from_bits(1e-7f64.to_bits() + 1));
+        cases.push(f64::from_bits(1e21f64.to_bits() - 1));
+        cases.push(f64::from_bits(1e21f64.to_bits() + 1));
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = f64::from_bits(x);
+            if f.is_finite() && f != 0.0 {
+                cases.push(f);
+            }
+        }
+        for f in cases {
+            for v in [f, -f] {
+                assert_eq!(format_float_g(v), slow(v), "{v:e}");
+            }
+        }
     }
 
     #[test]

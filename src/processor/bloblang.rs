@@ -1,7 +1,7 @@
 //! The `mapping` (new document) and `mutation` (in place) processors.
 
 use super::{Part, ProcessError, Processor, Step};
-use crate::bloblang::{Mapping, MessageEnv, Outcome};
+use crate::bloblang::{Mapping, MessageEnv};
 
 /// `mapping:` (and its older name `bloblang:`): `root` starts empty, `this` is the input.
 pub struct MappingProcessor {
@@ -24,11 +24,15 @@ impl Processor for MappingProcessor {
             origin,
             raw,
         } = part;
-        let input = value.as_ref().unwrap_or(&crate::bloblang::Value::Null);
-        let outcome = self
+        let Some(doc) = value.as_mut() else {
+            return Ok(Step::Continue);
+        };
+        // The result replaces the document in place; a deleted message keeps its input,
+        // dropped with the part. (A failed message goes on with its raw payload only.)
+        let kept = self
             .mapping
-            .exec(
-                input,
+            .exec_replace(
+                doc,
                 MessageEnv {
                     meta,
                     origin: Some(origin),
@@ -36,14 +40,7 @@ impl Processor for MappingProcessor {
                 },
             )
             .map_err(|e| ProcessError::new(e.0))?;
-        match outcome {
-            Outcome::Doc(v) => {
-                *value = Some(v);
-                Ok(Step::Continue)
-            }
-            Outcome::Deleted => Ok(Step::Drop),
-            Outcome::Unchanged => Ok(Step::Continue),
-        }
+        Ok(if kept { Step::Continue } else { Step::Drop })
     }
 }
 

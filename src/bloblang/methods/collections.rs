@@ -70,35 +70,29 @@ pub fn map_each<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
             }
             ok(Value::Array(out))
         }
+        // Entries come out of a map in key order, so the new map is bulk-built from a sorted
+        // run (`FromIterator`) instead of searched and split key by key.
         Cow::Owned(Value::Object(m)) => {
-            let mut out = Map::new();
+            let mut out = Vec::with_capacity(m.len());
             for (k, item) in m {
                 match apply_one(cx, f, Subj::Kv(&k, &item), &item)? {
-                    Step::Same => {
-                        out.insert(k, item);
-                    }
-                    Step::New(n) => {
-                        out.insert(k, n);
-                    }
+                    Step::Same => out.push((k, item)),
+                    Step::New(n) => out.push((k, n)),
                     Step::Remove => {}
                 }
             }
-            ok(Value::Object(out))
+            ok(Value::Object(out.into_iter().collect()))
         }
         Cow::Borrowed(Value::Object(m)) => {
-            let mut out = Map::new();
+            let mut out = Vec::with_capacity(m.len());
             for (k, item) in m {
                 match apply_one(cx, f, Subj::Kv(k, item), item)? {
-                    Step::Same => {
-                        out.insert(k.clone(), item.clone());
-                    }
-                    Step::New(n) => {
-                        out.insert(k.clone(), n);
-                    }
+                    Step::Same => out.push((k.clone(), item.clone())),
+                    Step::New(n) => out.push((k.clone(), n)),
                     Step::Remove => {}
                 }
             }
-            ok(Value::Object(out))
+            ok(Value::Object(out.into_iter().collect()))
         }
         other => Err(expected("object or array", &other)),
     }
