@@ -6,7 +6,9 @@
 //! Contract used outside `bloblang` (the output's event encoder, the stdout output, tests):
 //! `Value::{Null, Bool, Int, Float, Str, Array, Object}`, [`Map`] with `get`, `iter`, `len`,
 //! `insert`, `remove`, and [`Value::write_json`] / [`Value::from_json_slice`] / [`Value::kind`].
-//! Other variants may be added; those listed stay.
+//! Other variants may be added; those listed stay. One has been: [`Value::RawNumber`], a
+//! number from the input kept with its text (`0.10`); `write_json` prints that text, and
+//! [`Value::as_f64`] reads any number. [`Value::from_json_bytes`] parses without a `&mut`.
 
 use std::fmt;
 
