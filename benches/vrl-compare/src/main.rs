@@ -171,7 +171,7 @@ fn to_vrl(v: &Value) -> VValue {
         Value::Null => VValue::Null,
         Value::Bool(b) => VValue::from(*b),
         Value::Int(i) => VValue::from(*i),
-        Value::Float(f) => VValue::from_f64_or_zero(*f),
+        Value::Float(f) | Value::RawNumber(f, _) => VValue::from_f64_or_zero(*f),
         Value::Str(s) => VValue::from(s.as_str()),
         Value::Bytes(b) => VValue::from(String::from_utf8_lossy(b).as_ref()),
         Value::Array(a) => VValue::Array(a.iter().map(to_vrl).collect()),
