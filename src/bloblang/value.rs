@@ -513,6 +513,11 @@ pub fn format_float_g(f: f64) -> String {
     if (1e-7..1e21).contains(&a) {
         return f.to_string();
     }
+    format_float_by_exponent(f)
+}
+
+/// The general path of [`format_float_g`]: format with an exponent, then choose the form by it.
+fn format_float_by_exponent(f: f64) -> String {
     let e = format!("{f:e}");
     let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
@@ -660,18 +665,8 @@ mod write_tests {
 
     #[test]
     fn float_text_is_the_same_on_both_sides_of_the_fast_path() {
-        // The old single path: format with an exponent, switch on it.
-        fn slow(f: f64) -> String {
-            let e = format!("{f:e}");
-            let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-            let exp: i32 = exp.parse().unwrap_or(0);
-            if !(-7..21).contains(&exp) {
-                let sign = if exp < 0 { '-' } else { '+' };
-                format!("{mant}e{sign}{:02}", exp.abs())
-            } else {
-                f.to_string()
-            }
-        }
+        // The general path (format with an exponent, switch on it) is the reference.
+        let slow = format_float_by_exponent;
         let mut cases = vec![1e-7, 1e21, 1e20, 0.1, 1.5, 1234.56, 1e-8, 123e-9];
         cases.push(f64::from_bits(1e-7f64.to_bits() - 1));
         cases.push(f64::from_bits(1e-7f64.to_bits() + 1));
