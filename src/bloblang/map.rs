@@ -30,12 +30,6 @@ impl Map {
         }
     }
 
-    pub fn with_capacity(n: usize) -> Map {
-        Map {
-            entries: Vec::with_capacity(n),
-        }
-    }
-
     fn find<Q: Ord + ?Sized>(&self, key: &Q) -> Result<usize, usize>
     where
         String: Borrow<Q>,
@@ -150,10 +144,6 @@ impl Map {
 
     pub fn into_values(self) -> impl DoubleEndedIterator<Item = Value> + ExactSizeIterator {
         self.entries.into_iter().map(|(_, v)| v)
-    }
-
-    pub fn into_keys(self) -> impl DoubleEndedIterator<Item = String> + ExactSizeIterator {
-        self.entries.into_iter().map(|(k, _)| k)
     }
 }
 
