@@ -1,20 +1,32 @@
-//! The `mapping` (new document) and `mutation` (in place) processors.
+//! The `mapping` (new document) and `mutation` (in place) processors: one processor, two ways
+//! of running the compiled mapping on the message's document.
 
 use super::{Part, ProcessError, Processor, Step};
 use crate::bloblang::{Mapping, MessageEnv};
 
-/// `mapping:` (and its older name `bloblang:`): `root` starts empty, `this` is the input.
-pub struct MappingProcessor {
-    mapping: Mapping,
+/// How the mapping treats the document.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode {
+    /// `mapping:` (and its older name `bloblang:`): `root` starts empty, `this` is the input;
+    /// the result replaces the document (a deleted message keeps its input, dropped with the
+    /// part).
+    Mapping,
+    /// `mutation:`: `root` starts as the input and is edited in place.
+    Mutation,
 }
 
-impl MappingProcessor {
-    pub fn new(mapping: Mapping) -> MappingProcessor {
-        MappingProcessor { mapping }
+pub struct BloblangProcessor {
+    mapping: Mapping,
+    mode: Mode,
+}
+
+impl BloblangProcessor {
+    pub fn new(mapping: Mapping, mode: Mode) -> BloblangProcessor {
+        BloblangProcessor { mapping, mode }
     }
 }
 
-impl Processor for MappingProcessor {
+impl Processor for BloblangProcessor {
     fn process(&self, part: &mut Part) -> Result<Step, ProcessError> {
         // Parse the payload first (a parse failure is the reason), then split the borrows.
         part.value()?;
@@ -27,57 +39,17 @@ impl Processor for MappingProcessor {
         let Some(doc) = value.as_mut() else {
             return Ok(Step::Continue);
         };
-        // The result replaces the document in place; a deleted message keeps its input,
-        // dropped with the part. (A failed message goes on with its raw payload only.)
-        let kept = self
-            .mapping
-            .exec_replace(
-                doc,
-                MessageEnv {
-                    meta,
-                    origin: Some(origin),
-                    raw,
-                },
-            )
-            .map_err(|e| ProcessError::new(e.0))?;
-        Ok(if kept { Step::Continue } else { Step::Drop })
-    }
-}
-
-/// `mutation:`: `root` starts as the input and is edited in place.
-pub struct MutationProcessor {
-    mapping: Mapping,
-}
-
-impl MutationProcessor {
-    pub fn new(mapping: Mapping) -> MutationProcessor {
-        MutationProcessor { mapping }
-    }
-}
-
-impl Processor for MutationProcessor {
-    fn process(&self, part: &mut Part) -> Result<Step, ProcessError> {
-        part.value()?;
-        let Part {
-            value,
+        let msg = MessageEnv {
             meta,
-            origin,
+            origin: Some(origin),
             raw,
-        } = part;
-        let Some(doc) = value.as_mut() else {
-            return Ok(Step::Continue);
         };
-        let kept = self
-            .mapping
-            .mutate(
-                doc,
-                MessageEnv {
-                    meta,
-                    origin: Some(origin),
-                    raw,
-                },
-            )
-            .map_err(|e| ProcessError::new(e.0))?;
+        // A failed message goes on with its raw payload only, whatever is left in `doc`.
+        let kept = match self.mode {
+            Mode::Mapping => self.mapping.exec_replace(doc, msg),
+            Mode::Mutation => self.mapping.mutate(doc, msg),
+        }
+        .map_err(|e| ProcessError::new(e.0))?;
         Ok(if kept { Step::Continue } else { Step::Drop })
     }
 }

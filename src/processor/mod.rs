@@ -45,10 +45,13 @@ impl ProcessorConfig {
             |src: &str| Mapping::compile(src).map_err(|e| anyhow::anyhow!("bad mapping: {e}"));
         Ok(match self {
             ProcessorConfig::Noop(_) => Box::new(Noop),
-            ProcessorConfig::Mapping(s) | ProcessorConfig::Bloblang(s) => {
-                Box::new(bloblang::MappingProcessor::new(compile(s)?))
-            }
-            ProcessorConfig::Mutation(s) => Box::new(bloblang::MutationProcessor::new(compile(s)?)),
+            ProcessorConfig::Mapping(s) | ProcessorConfig::Bloblang(s) => Box::new(
+                bloblang::BloblangProcessor::new(compile(s)?, bloblang::Mode::Mapping),
+            ),
+            ProcessorConfig::Mutation(s) => Box::new(bloblang::BloblangProcessor::new(
+                compile(s)?,
+                bloblang::Mode::Mutation,
+            )),
             ProcessorConfig::Log(l) => Box::new(log::LogProcessor::new(l)?),
         })
     }
