@@ -2,19 +2,14 @@
 //! broker on 127.0.0.1), and events are acked only once the broker acknowledged them.
 
 mod common;
+mod output_harness;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{create_topic, Broker};
-use crossbeam_channel::Sender;
-use flexprice_collector::bloblang::{Map, Value};
-use flexprice_collector::delivery::Checkpointer;
-use flexprice_collector::input::Origin;
-use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
-use flexprice_collector::output::{Body, Encoder, Event, Output};
-use flexprice_collector::runtime::Control;
+use flexprice_collector::output::flexprice::FlexpriceConfig;
 use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use output_harness::Running;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
 use serde_json::json;
@@ -50,113 +45,15 @@ fn config(api: std::net::SocketAddr, dlq: serde_json::Value) -> FlexpriceConfig 
 }
 
 /// A running output fed like the processor threads do, acked through a `Checkpointer`.
-struct Running {
-    tx: Option<Sender<Event>>,
-    done: crossbeam_channel::Receiver<anyhow::Result<()>>,
-    encoder: Arc<dyn Encoder>,
-    cp: Arc<Checkpointer>,
-    next_offset: i64,
-    #[allow(dead_code)] // keeps the clone alive alongside the output thread
-    ctl: Control,
-}
-
-impl Running {
-    fn start(cfg: FlexpriceConfig) -> Running {
-        let ctl = Control::new(Duration::from_secs(10));
-        let out = Box::new(FlexpriceOutput::new(cfg).expect("output builds"));
-        let encoder = out.encoder();
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
-        let (done_tx, done) = crossbeam_channel::bounded(1);
-        let c = ctl.clone();
-        std::thread::spawn(move || {
-            let _ = done_tx.send(out.run(rx, &c));
-        });
-        Running {
-            tx: Some(tx),
-            done,
-            encoder,
-            cp: Checkpointer::new(),
-            next_offset: 0,
-            ctl,
-        }
-    }
-
-    fn origin(&mut self) -> Origin {
-        let o = Origin {
-            topic: Arc::from("usage"),
-            partition: 0,
-            offset: self.next_offset,
-            received_at: Some(Instant::now()),
-            ..Origin::default()
-        };
-        self.next_offset += 1;
-        o
-    }
-
-    fn push(&mut self, body: Body, origin: Origin) {
-        let ack = self.cp.track(origin.offset);
-        self.tx
-            .as_ref()
-            .expect("still open")
-            .send(Event { body, origin, ack })
-            .expect("output running");
-    }
-
-    fn send(&mut self, name: &str, i: usize) {
-        let origin = self.origin();
-        let doc = json!({
-            "event_name": name,
-            "external_customer_id": format!("cust_{i}"),
-            "timestamp": "2026-11-25T06:00:00.000Z",
-            "properties": {"tokens": i as i64},
-        });
-        let body = match self.encoder.encode(&to_value(&doc), &origin) {
-            Ok(b) => Body::Ready(b),
-            Err(reason) => Body::Failed {
-                raw: doc.to_string().into_bytes(),
-                reason,
-            },
-        };
-        self.push(body, origin);
-    }
-
-    fn send_failed(&mut self, raw: &[u8], reason: &str) {
-        let origin = self.origin();
-        let body = Body::Failed {
-            raw: raw.to_vec(),
-            reason: reason.into(),
-        };
-        self.push(body, origin);
-    }
-
-    fn finish(mut self) -> (Arc<Checkpointer>, i64) {
-        self.tx.take();
-        self.done
-            .recv_timeout(WAIT)
-            .expect("output must return after its input closes")
-            .expect("output run ok");
-        (self.cp, self.next_offset)
-    }
-}
-
-fn to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
-        serde_json::Value::String(s) => Value::Str(s.clone()),
-        serde_json::Value::Array(a) => Value::Array(a.iter().map(to_value).collect()),
-        serde_json::Value::Object(o) => {
-            let mut m = Map::new();
-            for (k, v) in o {
-                m.insert(k.clone(), to_value(v));
-            }
-            Value::Object(m)
-        }
-    }
+/// An event as a mapping would produce it (the sink rejects the name `bad`, so those are
+/// dead-lettered).
+fn event(name: &str, i: usize) -> serde_json::Value {
+    json!({
+        "event_name": name,
+        "external_customer_id": format!("cust_{i}"),
+        "timestamp": "2026-11-25T06:00:00.000Z",
+        "properties": {"tokens": i as i64},
+    })
 }
 
 /// Read `want` messages from partition 0 of `topic` (bounded wait): (key, JSON payload).
@@ -194,13 +91,13 @@ fn rejected_and_failed_events_land_on_the_kafka_dead_letter_topic() {
         json!({"addresses": [broker.addr], "topic": "dlq", "timeout": "10s"}),
     ));
     for i in 0..3 {
-        run.send("good", i);
+        run.send(event("good", i));
     }
-    run.send("bad", 3);
-    run.send("good", 4);
-    run.send("bad", 5);
+    run.send(event("bad", 3));
+    run.send(event("good", 4));
+    run.send(event("bad", 5));
     run.send_failed(b"not json", "cannot parse");
-    let (cp, n) = run.finish();
+    let (cp, n) = run.finish(WAIT);
 
     assert_eq!(s.stats().events_accepted, 4, "every good event delivered");
     let mut dl = consume(&broker.addr, "dlq", 3);
@@ -232,11 +129,11 @@ fn an_unreachable_dead_letter_broker_leaves_the_failed_events_unacked() {
         s.addr(),
         json!({"addresses": [closed], "topic": "dlq", "timeout": "1s"}),
     ));
-    run.send("good", 0);
-    run.send("good", 1);
+    run.send(event("good", 0));
+    run.send(event("good", 1));
     run.send_failed(b"not json", "cannot parse");
-    run.send("good", 3);
-    let (cp, n) = run.finish();
+    run.send(event("good", 3));
+    let (cp, n) = run.finish(WAIT);
 
     assert_eq!(s.stats().events_accepted, 3);
     assert_eq!(cp.acked_total(), n as u64 - 1, "all but the failed one");

@@ -5,18 +5,19 @@
 //! runs it on a thread, and checks what the sink saw, what was acked, and what was
 //! dead-lettered.
 
+mod output_harness;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Sender;
-use flexprice_collector::bloblang::{Map, Value};
 use flexprice_collector::delivery::Checkpointer;
 use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
-use flexprice_collector::output::{Body, Encoder, Event, Output};
+use flexprice_collector::output::{Body, Event, Output};
 use flexprice_collector::runtime::Control;
 use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use output_harness::{to_value, Running};
 use serde_json::json;
 
 const KEY: &str = "test-key";
@@ -51,117 +52,6 @@ fn config(addr: std::net::SocketAddr, dlq: &Path, extra: serde_json::Value) -> F
 }
 
 /// A running output: feed it with `send`, end it with `finish`.
-struct Running {
-    tx: Option<Sender<Event>>,
-    done: crossbeam_channel::Receiver<anyhow::Result<()>>,
-    encoder: Arc<dyn Encoder>,
-    cp: Arc<Checkpointer>,
-    next_offset: i64,
-    #[allow(dead_code)] // keeps the clone alive alongside the output thread
-    ctl: Control,
-}
-
-impl Running {
-    fn start(cfg: FlexpriceConfig) -> Running {
-        Self::start_with(cfg, Control::new(Duration::from_secs(10)))
-    }
-
-    fn start_with(cfg: FlexpriceConfig, ctl: Control) -> Running {
-        let out = Box::new(FlexpriceOutput::new(cfg).expect("output builds"));
-        let encoder = out.encoder();
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
-        let (done_tx, done) = crossbeam_channel::bounded(1);
-        let c = ctl.clone();
-        std::thread::spawn(move || {
-            let _ = done_tx.send(out.run(rx, &c));
-        });
-        Running {
-            tx: Some(tx),
-            done,
-            encoder,
-            cp: Checkpointer::new(),
-            next_offset: 0,
-            ctl,
-        }
-    }
-
-    fn origin(&mut self) -> Origin {
-        let o = Origin {
-            topic: Arc::from("usage"),
-            partition: 0,
-            offset: self.next_offset,
-            received_at: Some(Instant::now()),
-            ..Origin::default()
-        };
-        self.next_offset += 1;
-        o
-    }
-
-    /// Encode `doc` like a processor thread would and hand it over.
-    fn send(&mut self, doc: serde_json::Value) {
-        let origin = self.origin();
-        let ack = self.cp.track(origin.offset);
-        let value = to_value(&doc);
-        let body = match self.encoder.encode(&value, &origin) {
-            Ok(b) => Body::Ready(b),
-            Err(reason) => Body::Failed {
-                raw: doc.to_string().into_bytes(),
-                reason,
-            },
-        };
-        self.tx
-            .as_ref()
-            .expect("still open")
-            .send(Event { body, origin, ack })
-            .expect("output running");
-    }
-
-    fn send_failed(&mut self, raw: &[u8], reason: &str) {
-        let origin = self.origin();
-        let ack = self.cp.track(origin.offset);
-        let body = Body::Failed {
-            raw: raw.to_vec(),
-            reason: reason.into(),
-        };
-        self.tx
-            .as_ref()
-            .expect("still open")
-            .send(Event { body, origin, ack })
-            .expect("output running");
-    }
-
-    /// Close the events channel and wait (bounded) for the output to return.
-    fn finish(mut self, within: Duration) -> (Arc<Checkpointer>, i64) {
-        self.tx.take();
-        let r = self
-            .done
-            .recv_timeout(within)
-            .expect("output must return after its input closes");
-        r.expect("output run ok");
-        (self.cp, self.next_offset)
-    }
-}
-
-fn to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Null,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => n
-            .as_i64()
-            .map(Value::Int)
-            .unwrap_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0))),
-        serde_json::Value::String(s) => Value::Str(s.clone()),
-        serde_json::Value::Array(a) => Value::Array(a.iter().map(to_value).collect()),
-        serde_json::Value::Object(o) => {
-            let mut m = Map::new();
-            for (k, v) in o {
-                m.insert(k.clone(), to_value(v));
-            }
-            Value::Object(m)
-        }
-    }
-}
-
 fn event(name: &str, i: usize) -> serde_json::Value {
     json!({
         "event_name": name,
