@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use flexprice_collector::config::Config;
+use flexprice_collector::delivery::Ack;
 use flexprice_collector::input::kafka::{KafkaConfig, KafkaInput};
-use flexprice_collector::input::Input;
+use flexprice_collector::input::{chunk_len, chunk_slots, Input};
 use flexprice_collector::observe::metrics;
 use flexprice_collector::runtime::{self, Control};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -212,11 +213,12 @@ fn kafka_yaml(addr: &str, topic: &str, group: &str) -> String {
 
 fn input_alone(addr: &str, topic: &str, n: usize) -> anyhow::Result<f64> {
     let cfg: KafkaConfig = serde_yaml_ng::from_str(&kafka_yaml(addr, topic, "bench-input"))?;
-    let (tx, rx) = crossbeam_channel::bounded(cfg.fetch_buffer_cap);
+    let cap = cfg.fetch_buffer_cap;
+    let (tx, rx) = crossbeam_channel::bounded(chunk_slots(cap));
     let input: Box<dyn Input> = Box::new(KafkaInput::new(cfg)?);
     let ctl = Control::new(Duration::from_secs(10));
     let c2 = ctl.clone();
-    let t = std::thread::spawn(move || input.run(tx, &c2));
+    let t = std::thread::spawn(move || input.run(tx, chunk_len(cap), &c2));
     let mut got = 0usize;
     let mut first = None;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -224,10 +226,10 @@ fn input_alone(addr: &str, topic: &str, n: usize) -> anyhow::Result<f64> {
         if Instant::now() > deadline {
             bail!("input delivered only {got} of {n}");
         }
-        if let Ok(m) = rx.recv_timeout(Duration::from_millis(100)) {
+        if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
             first.get_or_insert_with(Instant::now);
-            m.ack.ack();
-            got += 1;
+            got += chunk.len();
+            Ack::ack_all(chunk.into_iter().map(|m| m.ack));
         }
     }
     let last = Instant::now();

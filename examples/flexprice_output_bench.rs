@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use flexprice_collector::bloblang::{Map, Value};
 use flexprice_collector::delivery::Checkpointer;
-use flexprice_collector::input::Origin;
+use flexprice_collector::input::{Origin, CHUNK_MAX};
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};
 use flexprice_collector::runtime::Control;
@@ -92,13 +92,16 @@ fn main() -> anyhow::Result<()> {
         .sum::<usize>()
         / n.max(1);
 
-    let (tx, rx) = crossbeam_channel::bounded::<Event>(1024);
+    // In chunks, as the processor threads hand them over.
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(16);
     let ctl = Control::new(Duration::from_secs(30));
     let c = ctl.clone();
     let t0 = Instant::now();
     let runner = std::thread::spawn(move || out.run(rx, &c));
-    for e in events {
-        tx.send(e)
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        let chunk: Vec<Event> = events.by_ref().take(CHUNK_MAX).collect();
+        tx.send(chunk)
             .map_err(|_| anyhow::anyhow!("output stopped early"))?;
     }
     drop(tx);

@@ -62,7 +62,7 @@ fn counters_match_what_happened() {
             Body::Ready(enc.encode(&Value::Object(m), &origin).expect("valid"))
         };
         let ack = cp.track(i);
-        tx.send(Event { body, origin, ack }).expect("send");
+        tx.send(vec![Event { body, origin, ack }]).expect("send");
     }
     drop(tx);
     runner.join().expect("no panic").expect("ok");

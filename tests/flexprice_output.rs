@@ -744,7 +744,7 @@ fn under_random_faults_every_event_is_delivered_or_dead_lettered_exactly_once() 
         .expect("builds"),
     );
     let encoder = out.encoder();
-    let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
+    let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(64);
     let ctl = Control::new(Duration::from_secs(10));
     let c = ctl.clone();
     let runner = std::thread::spawn(move || out.run(rx, &c));
@@ -752,6 +752,8 @@ fn under_random_faults_every_event_is_delivered_or_dead_lettered_exactly_once() 
     let per_part = 1500i64;
     let (mut bad, mut invalid) = (0u64, 0u64);
     for offset in 0..per_part {
+        // One chunk per offset, mixing both partitions, as a processor thread would.
+        let mut chunk = Vec::with_capacity(2);
         for (p, cp) in parts.iter().enumerate() {
             let origin = Origin {
                 topic: Arc::from("usage"),
@@ -778,8 +780,9 @@ fn under_random_faults_every_event_is_delivered_or_dead_lettered_exactly_once() 
                 let doc = to_value(&event(name, offset as usize));
                 Body::Ready(encoder.encode(&doc, &origin).expect("valid"))
             };
-            tx.send(Event { body, origin, ack }).expect("running");
+            chunk.push(Event { body, origin, ack });
         }
+        tx.send(chunk).expect("running");
     }
     drop(tx);
     runner.join().expect("no panic").expect("run ok");

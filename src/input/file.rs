@@ -8,7 +8,7 @@ use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
 use super::lines::{pump, LineSource, ReadEnd};
-use super::{Input, Message};
+use super::{Chunk, Input};
 use crate::config::Problems;
 use crate::delivery::AckCounter;
 use crate::runtime::Control;
@@ -55,7 +55,7 @@ impl Input for FileInput {
         "file"
     }
 
-    fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()> {
         let acks = AckCounter::new();
         for path in &self.paths {
             let f =
@@ -66,7 +66,7 @@ impl Input for FileInput {
                 poll_fd: None,
             };
             let mut seq = 0;
-            match pump(&mut src, &mut seq, &acks, &out, ctl)
+            match pump(&mut src, &mut seq, &acks, &out, chunk, ctl)
                 .with_context(|| format!("input.file: failed reading `{path}`"))?
             {
                 ReadEnd::Eof => tracing::debug!(path = %path, lines = seq, "file read to the end"),

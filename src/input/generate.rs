@@ -7,7 +7,7 @@ use std::time::Instant;
 use crossbeam_channel::{after, select, Sender};
 use serde::{Deserialize, Serialize};
 
-use super::{Input, Message, Origin};
+use super::{Chunk, Input, Message, Origin};
 use crate::bloblang::{Map, Mapping, MessageEnv, Outcome, Value};
 use crate::config::{Duration, Problems};
 use crate::delivery::AckCounter;
@@ -97,21 +97,45 @@ impl Input for GenerateInput {
         "generate"
     }
 
-    fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+    fn run(
+        self: Box<Self>,
+        out: Sender<Chunk>,
+        chunk_len: usize,
+        ctl: &Control,
+    ) -> anyhow::Result<()> {
         let acks = AckCounter::new();
         let name: Arc<str> = Arc::from("generate");
+        let chunk_len = chunk_len.max(1);
+        let mut chunk: Chunk = Vec::with_capacity(chunk_len);
+        // Send what was made; false once the pipeline is gone or a stop is requested.
+        let flush = |chunk: &mut Chunk| -> bool {
+            if chunk.is_empty() {
+                return true;
+            }
+            let n = chunk.len() as u64;
+            let full = std::mem::replace(chunk, Vec::with_capacity(chunk_len));
+            select! {
+                send(out, full) -> r => {
+                    if r.is_ok() {
+                        metrics::get().input_received.add(n);
+                    }
+                    r.is_ok()
+                },
+                recv(ctl.stopping()) -> _ => false,
+            }
+        };
         let mut made = 0u64;
         let mut next_tick = Instant::now();
         loop {
             for _ in 0..self.batch_size {
                 if self.count > 0 && made >= self.count {
-                    return Ok(());
+                    break;
                 }
                 made += 1;
                 let Some(payload) = self.make()? else {
                     continue;
                 };
-                let msg = Message {
+                chunk.push(Message {
                     payload,
                     origin: Origin {
                         topic: Arc::clone(&name),
@@ -121,20 +145,23 @@ impl Input for GenerateInput {
                         ..Origin::default()
                     },
                     ack: acks.issue(),
-                };
-                metrics::get().input_received.inc();
-                select! {
-                    send(out, msg) -> r => if r.is_err() { return Ok(()) },
-                    recv(ctl.stopping()) -> _ => return Ok(()),
+                });
+                if chunk.len() >= chunk_len && !flush(&mut chunk) {
+                    return Ok(());
                 }
             }
             if self.count > 0 && made >= self.count {
+                flush(&mut chunk);
                 return Ok(());
             }
             if ctl.stop_requested() {
                 return Ok(());
             }
             if !self.interval.is_zero() {
+                // Made on a schedule: what this tick made goes now, not with the next tick's.
+                if !flush(&mut chunk) {
+                    return Ok(());
+                }
                 next_tick += self.interval;
                 let wait = next_tick.saturating_duration_since(Instant::now());
                 select! {
@@ -149,6 +176,7 @@ impl Input for GenerateInput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::delivery::Ack;
 
     fn config(mapping: &str, count: u64, interval_ms: u64) -> GenerateConfig {
         GenerateConfig {
@@ -164,9 +192,12 @@ mod tests {
         let input = GenerateInput::new(&config(r#"root.n = "x" + "y""#, 3, 0)).expect("input");
         let (tx, rx) = crossbeam_channel::bounded(8);
         let ctl = Control::new(std::time::Duration::from_secs(1));
-        Box::new(input).run(tx, &ctl).expect("run");
-        let got: Vec<String> = rx
-            .try_iter()
+        Box::new(input).run(tx, 2, &ctl).expect("run");
+        let chunks: Vec<_> = rx.try_iter().collect();
+        assert_eq!(chunks.len(), 2, "chunks of at most 2: {chunks:?}");
+        let got: Vec<String> = chunks
+            .into_iter()
+            .flatten()
             .map(|m| {
                 m.ack.ack();
                 String::from_utf8_lossy(&m.payload).into_owned()
@@ -181,12 +212,14 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(8);
         let ctl = Control::new(std::time::Duration::from_secs(1));
         let c2 = ctl.clone();
-        let t = std::thread::spawn(move || Box::new(input).run(tx, &c2));
-        // The first message comes at once; then the input waits a minute unless stopped.
+        let t = std::thread::spawn(move || Box::new(input).run(tx, 16, &c2));
+        // The first message comes at once, in a chunk of its own (the input does not hold it
+        // back to fill a chunk); then the input waits a minute unless stopped.
         let first = rx
             .recv_timeout(std::time::Duration::from_secs(5))
             .expect("first");
-        first.ack.ack();
+        assert_eq!(first.len(), 1);
+        Ack::ack_all(first.into_iter().map(|m| m.ack));
         let started = Instant::now();
         ctl.request_stop();
         t.join().expect("join").expect("run");

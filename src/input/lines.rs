@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::{Message, Origin};
+use super::{Chunk, Message, Origin};
 use crate::delivery::AckCounter;
 use crate::observe::metrics;
 use crate::runtime::Control;
@@ -36,15 +36,51 @@ pub struct LineSource<R> {
 /// How long one wait for input lasts before the stop flag is checked again.
 const POLL_SLICE: Duration = Duration::from_millis(100);
 
+/// Where lines go: the pipeline's channel, a chunk at a time.
+pub struct Outlet<'a> {
+    pub out: &'a Sender<Chunk>,
+    /// Most messages per chunk.
+    pub chunk_len: usize,
+    pub chunk: Chunk,
+}
+
+impl Outlet<'_> {
+    /// Send the gathered messages; false if the pipeline is gone.
+    ///
+    /// Blocking on purpose: the lines are consumed from their source, so they must reach the
+    /// pipeline. During a stop the pipeline is draining; if it is stuck, the runtime's
+    /// shutdown_timeout ends the process.
+    fn flush(&mut self) -> bool {
+        if self.chunk.is_empty() {
+            return true;
+        }
+        let n = self.chunk.len() as u64;
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(self.chunk_len));
+        if self.out.send(chunk).is_err() {
+            return false;
+        }
+        metrics::get().input_received.add(n);
+        true
+    }
+}
+
 /// Send each non-empty line as a message. Blank lines are skipped; `\r\n` endings are fine; a
-/// last line without a newline is delivered at end of input.
+/// last line without a newline is delivered at end of input. The lines of one read go out
+/// together, in chunks of at most `chunk_len`.
 pub fn pump<R: Read>(
     src: &mut LineSource<R>,
     seq: &mut i64,
     acks: &Arc<AckCounter>,
-    out: &Sender<Message>,
+    out: &Sender<Chunk>,
+    chunk_len: usize,
     ctl: &Control,
 ) -> std::io::Result<ReadEnd> {
+    let chunk_len = chunk_len.max(1);
+    let mut outlet = Outlet {
+        out,
+        chunk_len,
+        chunk: Vec::with_capacity(chunk_len),
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -53,11 +89,14 @@ pub fn pump<R: Read>(
         while let Some(nl) = buf[start..].iter().position(|&b| b == b'\n') {
             let line = &buf[start..start + nl];
             start += nl + 1;
-            if !emit(line, src, seq, acks, out) {
+            if !emit(line, src, seq, acks, &mut outlet) {
                 return Ok(ReadEnd::Stopped);
             }
         }
         buf.drain(..start);
+        if !outlet.flush() {
+            return Ok(ReadEnd::Stopped);
+        }
         if ctl.stop_requested() {
             if !buf.is_empty() {
                 tracing::warn!(source = %src.name, bytes = buf.len(), "stopped in the middle of a line; its start was not delivered");
@@ -76,7 +115,7 @@ pub fn pump<R: Read>(
         };
         if n == 0 {
             let last = std::mem::take(&mut buf);
-            if !emit(&last, src, seq, acks, out) {
+            if !emit(&last, src, seq, acks, &mut outlet) || !outlet.flush() {
                 return Ok(ReadEnd::Stopped);
             }
             return Ok(ReadEnd::Eof);
@@ -85,13 +124,13 @@ pub fn pump<R: Read>(
     }
 }
 
-/// Hand one line to the pipeline; false if the pipeline is gone.
+/// Add one line to the outgoing chunk (sending it when full); false if the pipeline is gone.
 fn emit<R>(
     line: &[u8],
     src: &LineSource<R>,
     seq: &mut i64,
     acks: &Arc<AckCounter>,
-    out: &Sender<Message>,
+    outlet: &mut Outlet<'_>,
 ) -> bool {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
@@ -109,14 +148,8 @@ fn emit<R>(
         },
         ack: acks.issue(),
     };
-    // Blocking on purpose: the line is consumed from its source, so it must reach the
-    // pipeline. During a stop the pipeline is draining; if it is stuck, the runtime's
-    // shutdown_timeout ends the process.
-    if out.send(msg).is_err() {
-        return false;
-    }
-    metrics::get().input_received.inc();
-    true
+    outlet.chunk.push(msg);
+    outlet.chunk.len() < outlet.chunk_len || outlet.flush()
 }
 
 /// Wait up to `timeout` for `fd` to have data (or EOF/error); true if a read will not block.

@@ -1,5 +1,5 @@
-//! Inputs: where messages come from. Each runs on its own thread and pushes [`Message`]s into
-//! a bounded channel; a full channel blocks it (backpressure).
+//! Inputs: where messages come from. Each runs on its own thread and pushes [`Message`]s, in
+//! chunks, into a bounded channel; a full channel blocks it (backpressure).
 
 pub mod file;
 pub mod generate;
@@ -46,6 +46,26 @@ impl InputConfig {
     }
 }
 
+/// Messages cross from the input to the processors (and, as events, on to the output) in
+/// chunks: one channel operation, and at most one thread wake-up, per chunk instead of per
+/// message. A chunk is only what is already at hand (an input never waits to fill one), so a
+/// trickle of messages still moves one by one, without added latency.
+pub type Chunk = Vec<Message>;
+
+/// The most messages in one chunk.
+pub const CHUNK_MAX: usize = 256;
+
+/// Messages per chunk for a pipeline buffer of `cap` messages: a quarter of it, so the channel
+/// holds several chunks and the stages overlap, and at most [`CHUNK_MAX`].
+pub fn chunk_len(cap: usize) -> usize {
+    (cap / 4).clamp(1, CHUNK_MAX)
+}
+
+/// Channel slots, in chunks, for a buffer of `cap` messages: queued messages never exceed `cap`.
+pub fn chunk_slots(cap: usize) -> usize {
+    (cap / chunk_len(cap)).max(1)
+}
+
 /// One message as read from a source.
 #[derive(Debug)]
 pub struct Message {
@@ -79,10 +99,28 @@ pub trait Input: Send {
     /// Short name for logs (`kafka`, `stdin`, …).
     fn name(&self) -> &'static str;
 
-    /// Read until the source ends or `ctl` asks to stop, sending every message to `out`.
+    /// Read until the source ends or `ctl` asks to stop, sending every message to `out`, in
+    /// chunks of at most `chunk` messages.
     ///
     /// Contract: return once no more messages will be sent (dropping `out` is what lets the
     /// rest of the pipeline drain). An input with positions to commit (Kafka) may keep running
     /// after that to commit acks: it calls `ctl.wait_drained(...)` after dropping `out`.
-    fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()>;
+    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_never_hold_more_than_the_buffer() {
+        for cap in [1, 2, 3, 4, 5, 7, 64, 255, 256, 1000, 4096, 16384, 100_000] {
+            let (len, slots) = (chunk_len(cap), chunk_slots(cap));
+            assert!((1..=CHUNK_MAX).contains(&len), "cap {cap}: chunk {len}");
+            assert!(len * slots <= cap, "cap {cap}: {slots} x {len}");
+            assert!(slots >= cap.min(4), "cap {cap}: only {slots} slots");
+        }
+        assert_eq!((chunk_len(256), chunk_slots(256)), (64, 4));
+        assert_eq!((chunk_len(4096), chunk_slots(4096)), (256, 16));
+    }
 }

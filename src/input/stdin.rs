@@ -7,7 +7,7 @@ use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
 use super::lines::{pump, LineSource, ReadEnd};
-use super::{Input, Message};
+use super::{Chunk, Input};
 use crate::delivery::AckCounter;
 use crate::runtime::Control;
 
@@ -32,7 +32,7 @@ impl Input for StdinInput {
         "stdin"
     }
 
-    fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()> {
         let stdin = std::io::stdin();
         let fd = stdin.as_raw_fd();
         let mut src = LineSource {
@@ -42,7 +42,7 @@ impl Input for StdinInput {
         };
         let mut seq = 0;
         let acks = AckCounter::new();
-        match pump(&mut src, &mut seq, &acks, &out, ctl)? {
+        match pump(&mut src, &mut seq, &acks, &out, chunk, ctl)? {
             ReadEnd::Eof => tracing::debug!(lines = seq, "stdin reached end of input"),
             ReadEnd::Stopped => tracing::debug!(lines = seq, "stdin stopped"),
         }

@@ -20,9 +20,9 @@ impl Output for DropOutput {
         Arc::new(JsonEncoder)
     }
 
-    fn run(self: Box<Self>, events: Receiver<Event>, _ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, events: Receiver<Vec<Event>>, _ctl: &Control) -> anyhow::Result<()> {
         let m = metrics::get();
-        for ev in events {
+        for ev in events.iter().flatten() {
             if let Body::Failed { reason, .. } = &ev.body {
                 tracing::error!(reason = %reason, topic = %ev.origin.topic, partition = ev.origin.partition, offset = ev.origin.offset, "message failed processing; dropped by output.drop");
                 m.output_error.inc();

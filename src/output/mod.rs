@@ -73,9 +73,10 @@ pub trait Output: Send {
     /// The per-event encoder the processor threads use.
     fn encoder(&self) -> Arc<dyn Encoder>;
 
-    /// Deliver events until `events` is closed and everything received is acked (or left
-    /// un-acked for redelivery when `ctl` says the shutdown deadline has passed).
-    fn run(self: Box<Self>, events: Receiver<Event>, ctl: &Control) -> anyhow::Result<()>;
+    /// Deliver events (in chunks, as the processor threads finish them) until `events` is
+    /// closed and everything received is acked (or left un-acked for redelivery when `ctl`
+    /// says the shutdown deadline has passed).
+    fn run(self: Box<Self>, events: Receiver<Vec<Event>>, ctl: &Control) -> anyhow::Result<()>;
 }
 
 /// Encodes a document as compact JSON (outputs that do not reshape events).

@@ -50,28 +50,30 @@ impl Output for StdoutOutput {
         Arc::new(JsonEncoder)
     }
 
-    fn run(self: Box<Self>, events: Receiver<Event>, _ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, events: Receiver<Vec<Event>>, _ctl: &Control) -> anyhow::Result<()> {
         let m = metrics::get();
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
         let mut pending: Vec<Ack> = Vec::with_capacity(1024);
-        // Block for the first event, then take whatever else is queued, write it all, flush
+        // Block for the first chunk, then take whatever else is queued, write it all, flush
         // once, and only then ack: an acked line is a line that reached stdout.
         while let Ok(first) = events.recv() {
             let mut next = Some(first);
-            while let Some(ev) = next {
-                match ev.body {
-                    Body::Ready(bytes) => {
-                        out.write_all(&bytes)?;
-                        out.write_all(b"\n")?;
-                        m.output_sent.inc();
+            while let Some(chunk) = next {
+                for ev in chunk {
+                    match ev.body {
+                        Body::Ready(bytes) => {
+                            out.write_all(&bytes)?;
+                            out.write_all(b"\n")?;
+                            m.output_sent.inc();
+                        }
+                        Body::Failed { reason, .. } => {
+                            tracing::error!(reason = %reason, source = %ev.origin.topic, offset = ev.origin.offset, "message failed processing; not written");
+                            m.output_error.inc();
+                        }
                     }
-                    Body::Failed { reason, .. } => {
-                        tracing::error!(reason = %reason, source = %ev.origin.topic, offset = ev.origin.offset, "message failed processing; not written");
-                        m.output_error.inc();
-                    }
+                    pending.push(ev.ack);
                 }
-                pending.push(ev.ack);
                 next = if pending.len() < 1024 {
                     events.try_recv().ok()
                 } else {

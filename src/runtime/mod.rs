@@ -3,7 +3,8 @@
 //! ```text
 //! input thread ──bounded──▶ N processor threads ──bounded──▶ output (its own threads)
 //! ```
-//! A full channel blocks the stage before it. Stop: the input stops and drops its sender; the
+//! Messages and events travel in chunks (see [`crate::input::Chunk`]): one channel operation
+//! per chunk. A full channel blocks the stage before it. Stop: the input stops and drops its sender; the
 //! processors finish what is queued and drop theirs; the output flushes and returns; then the
 //! input (which may still hold offsets to commit) is told everything drained.
 
@@ -20,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::Config;
 use crate::delivery::Ack;
-use crate::input::{InputConfig, Message};
+use crate::input::{self, Chunk, InputConfig};
 use crate::observe::{self, health, latency, metrics};
 use crate::output::{Body, Encoder, Event};
 use crate::processor::{Part, Processor, Step};
@@ -90,8 +91,9 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
         InputConfig::Kafka(k) => k.fetch_buffer_cap,
         _ => 1024,
     };
-    let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Message>(capacity);
-    let (ev_tx, ev_rx) = crossbeam_channel::bounded::<Event>(capacity);
+    let (chunk_len, slots) = (input::chunk_len(capacity), input::chunk_slots(capacity));
+    let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Chunk>(slots);
+    let (ev_tx, ev_rx) = crossbeam_channel::bounded::<Vec<Event>>(slots);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<(&'static str, anyhow::Result<()>)>(2);
 
     // An input without a remote end is connected once built; `kafka` reports its own state
@@ -138,7 +140,7 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
         std::thread::Builder::new()
             .name("input".into())
             .spawn(move || {
-                let r = input.run(msg_tx, &ctl);
+                let r = input.run(msg_tx, chunk_len, &ctl);
                 let _ = done_tx.send(("input", r));
             })?
     };
@@ -194,55 +196,61 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
     }
 }
 
-/// One processor thread: run the processors, encode, hand to the output.
+/// One processor thread: run the processors, encode, hand to the output, a chunk at a time.
 fn process_loop(
-    rx: &Receiver<Message>,
-    tx: &Sender<Event>,
+    rx: &Receiver<Chunk>,
+    tx: &Sender<Vec<Event>>,
     processors: &[Box<dyn Processor>],
     encoder: &dyn Encoder,
 ) {
     let m = metrics::get();
-    for msg in rx {
-        let mut part = Part::new(msg.payload, msg.origin);
-        // A panic in a processor or the encoder is a bug, but it must cost one message, not
-        // the worker thread: with every worker gone the pipeline would stall with nothing
-        // logged after the panic. The message is dead-lettered with the panic's text.
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_processors(&mut part, processors, encoder)
-        }))
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            tracing::error!(panic = %what, topic = %part.origin.topic, partition = part.origin.partition, offset = part.origin.offset, "processing panicked (a bug); dead-lettering the message");
-            Some(Err(format!("internal error while processing (a bug, please report it): {what}")))
-        });
-        let Some(outcome) = outcome else {
-            m.processor_dropped.inc();
-            Ack::ack(msg.ack);
-            continue;
-        };
-        let (origin, raw) = part.into_parts();
-        let body = match outcome {
-            Ok(bytes) => Body::Ready(bytes),
-            Err(reason) => Body::Failed {
-                raw,
-                reason: bounded_reason(reason),
-            },
-        };
-        if matches!(body, Body::Failed { .. }) {
-            m.processor_error.inc();
-        }
-        if tx
-            .send(Event {
+    for chunk in rx {
+        let mut events = Vec::with_capacity(chunk.len());
+        let mut filtered = Vec::new();
+        for msg in chunk {
+            let mut part = Part::new(msg.payload, msg.origin);
+            // A panic in a processor or the encoder is a bug, but it must cost one message,
+            // not the worker thread: with every worker gone the pipeline would stall with
+            // nothing logged after the panic. The message is dead-lettered with the panic's
+            // text.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                run_processors(&mut part, processors, encoder)
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!(panic = %what, topic = %part.origin.topic, partition = part.origin.partition, offset = part.origin.offset, "processing panicked (a bug); dead-lettering the message");
+                Some(Err(format!("internal error while processing (a bug, please report it): {what}")))
+            });
+            let Some(outcome) = outcome else {
+                filtered.push(msg.ack);
+                continue;
+            };
+            let (origin, raw) = part.into_parts();
+            let body = match outcome {
+                Ok(bytes) => Body::Ready(bytes),
+                Err(reason) => {
+                    m.processor_error.inc();
+                    Body::Failed {
+                        raw,
+                        reason: bounded_reason(reason),
+                    }
+                }
+            };
+            events.push(Event {
                 body,
                 origin,
                 ack: msg.ack,
-            })
-            .is_err()
-        {
+            });
+        }
+        if !filtered.is_empty() {
+            m.processor_dropped.add(filtered.len() as u64);
+            Ack::ack_all(filtered);
+        }
+        if !events.is_empty() && tx.send(events).is_err() {
             return; // output gone: what is left stays un-acked and is redelivered
         }
     }
@@ -291,7 +299,7 @@ fn run_processors(
 mod tests {
     use super::*;
     use crate::bloblang::Value;
-    use crate::input::Origin;
+    use crate::input::{Message, Origin};
     use crate::processor::ProcessError;
 
     struct Panics;
@@ -321,15 +329,15 @@ mod tests {
         let (in_tx, in_rx) = crossbeam_channel::bounded(1);
         let (out_tx, out_rx) = crossbeam_channel::bounded(1);
         in_tx
-            .send(Message {
+            .send(vec![Message {
                 payload: br#""long""#.to_vec(),
                 origin: Origin::default(),
                 ack: Ack::none(),
-            })
+            }])
             .expect("queued");
         drop(in_tx);
         process_loop(&in_rx, &out_tx, &[], &Raw);
-        match out_rx.recv().map(|e| e.body) {
+        match out_rx.recv().map(|mut e| e.remove(0).body) {
             Ok(Body::Failed { raw, reason }) => {
                 assert_eq!(raw, br#""long""#, "the payload is kept whole");
                 assert!(reason.len() < MAX_REASON + 100, "{}", reason.len());
@@ -349,20 +357,20 @@ mod tests {
     fn a_panicking_processor_costs_one_message_not_the_worker() {
         let (in_tx, in_rx) = crossbeam_channel::bounded(4);
         let (out_tx, out_rx) = crossbeam_channel::bounded(4);
-        for p in [&b"1"[..], b"boom", b"2"] {
-            in_tx
-                .send(Message {
-                    payload: p.to_vec(),
-                    origin: Origin::default(),
-                    ack: Ack::none(),
-                })
-                .expect("queued");
-        }
+        // One chunk, so the same worker meets the panic and the messages after it.
+        let chunk = [&b"1"[..], b"boom", b"2"]
+            .map(|p| Message {
+                payload: p.to_vec(),
+                origin: Origin::default(),
+                ack: Ack::none(),
+            })
+            .into();
+        in_tx.send(chunk).expect("queued");
         drop(in_tx);
         let procs: Vec<Box<dyn Processor>> = vec![Box::new(Panics)];
         process_loop(&in_rx, &out_tx, &procs, &Raw);
         drop(out_tx);
-        let got: Vec<Body> = out_rx.iter().map(|e| e.body).collect();
+        let got: Vec<Body> = out_rx.iter().flatten().map(|e| e.body).collect();
         assert_eq!(got.len(), 3, "{got:?}");
         assert!(matches!(&got[0], Body::Ready(b) if b == b"1"));
         match &got[1] {

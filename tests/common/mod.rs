@@ -14,9 +14,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 use flexprice_collector::input::kafka::{KafkaConfig, KafkaInput};
-use flexprice_collector::input::{Input, Message};
+use flexprice_collector::input::{chunk_len, chunk_slots, Chunk, Input, Message};
 use flexprice_collector::runtime::Control;
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -295,25 +295,76 @@ pub fn kafka_yaml(addr: &str, topics: &str, group: &str, extra: &str) -> String 
 /// The Kafka input running on its own thread; the test reads `rx` and acks, like an output.
 pub struct Running {
     pub ctl: Control,
-    pub rx: Receiver<Message>,
+    pub rx: Inbox,
     thread: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The test's end of the input's channel: takes the input's chunks and hands out their
+/// messages one by one. A clone reads the same channel (with its own, empty, chunk buffer).
+pub struct Inbox {
+    rx: Receiver<Chunk>,
+    chunk_len: usize,
+    buf: std::cell::RefCell<std::collections::VecDeque<Message>>,
+}
+
+impl Clone for Inbox {
+    fn clone(&self) -> Inbox {
+        Inbox {
+            rx: self.rx.clone(),
+            chunk_len: self.chunk_len,
+            buf: Default::default(),
+        }
+    }
+}
+
+impl Inbox {
+    /// The next message, waiting up to `timeout` for a chunk.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<Message, RecvTimeoutError> {
+        let mut buf = self.buf.borrow_mut();
+        if buf.is_empty() {
+            buf.extend(self.rx.recv_timeout(timeout)?);
+        }
+        buf.pop_front().ok_or(RecvTimeoutError::Timeout)
+    }
+
+    /// The next message if one is queued.
+    pub fn try_recv(&self) -> Option<Message> {
+        let mut buf = self.buf.borrow_mut();
+        if buf.is_empty() {
+            buf.extend(self.rx.try_recv().ok()?);
+        }
+        buf.pop_front()
+    }
+
+    /// The most messages the channel and this inbox can hold right now (every queued chunk
+    /// counted as full).
+    pub fn len(&self) -> usize {
+        self.rx.len() * self.chunk_len + self.buf.borrow().len()
+    }
 }
 
 impl Running {
     pub fn start(yaml: &str, shutdown: Duration) -> Running {
         init_logs();
         let cfg: KafkaConfig = serde_yaml_ng::from_str(yaml).expect("kafka config");
-        let (tx, rx) = crossbeam_channel::bounded(cfg.fetch_buffer_cap);
+        // The runtime's sizes for this fetch_buffer_cap.
+        let cap = cfg.fetch_buffer_cap;
+        let chunk_len = chunk_len(cap);
+        let (tx, rx) = crossbeam_channel::bounded(chunk_slots(cap));
         let input: Box<dyn Input> = Box::new(KafkaInput::new(cfg).expect("kafka input"));
         let ctl = Control::new(shutdown);
         let c2 = ctl.clone();
         let thread = std::thread::Builder::new()
             .name("test-kafka-input".into())
-            .spawn(move || input.run(tx, &c2))
+            .spawn(move || input.run(tx, chunk_len, &c2))
             .expect("input thread");
         Running {
             ctl,
-            rx,
+            rx: Inbox {
+                rx,
+                chunk_len,
+                buf: Default::default(),
+            },
             thread: Some(thread),
         }
     }
@@ -324,7 +375,7 @@ impl Running {
         self.ctl.request_stop();
         // Anything still queued is dropped un-acked (redelivered later), as an output would
         // leave it on a deadline.
-        while self.rx.try_recv().is_ok() {}
+        while self.rx.try_recv().is_some() {}
         self.ctl.mark_drained();
         let t = self.thread.take().expect("running");
         wait_until(Duration::from_secs(30), "the input to return", || {

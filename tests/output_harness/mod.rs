@@ -15,7 +15,7 @@ use flexprice_collector::output::{Body, Encoder, Event, Output};
 use flexprice_collector::runtime::Control;
 
 pub struct Running {
-    tx: Option<Sender<Event>>,
+    tx: Option<Sender<Vec<Event>>>,
     done: crossbeam_channel::Receiver<anyhow::Result<()>>,
     encoder: Arc<dyn Encoder>,
     pub cp: Arc<Checkpointer>,
@@ -32,7 +32,7 @@ impl Running {
     pub fn start_with(cfg: FlexpriceConfig, ctl: Control) -> Running {
         let out = Box::new(FlexpriceOutput::new(cfg).expect("output builds"));
         let encoder = out.encoder();
-        let (tx, rx) = crossbeam_channel::bounded::<Event>(64);
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<Event>>(64);
         let (done_tx, done) = crossbeam_channel::bounded(1);
         let c = ctl.clone();
         std::thread::spawn(move || {
@@ -75,7 +75,7 @@ impl Running {
         self.tx
             .as_ref()
             .expect("still open")
-            .send(Event { body, origin, ack })
+            .send(vec![Event { body, origin, ack }])
             .expect("output running");
     }
 
@@ -89,7 +89,7 @@ impl Running {
         self.tx
             .as_ref()
             .expect("still open")
-            .send(Event { body, origin, ack })
+            .send(vec![Event { body, origin, ack }])
             .expect("output running");
     }
 

@@ -1,7 +1,6 @@
 //! The poll loop: messages out, acked watermarks into librdkafka's offset store, pauses for
 //! backpressure, and the drain-then-commit shutdown.
 
-use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,7 +12,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::context::Ctx;
-use crate::input::{Message, Origin};
+use crate::input::{Chunk, Message, Origin};
 use crate::observe::metrics;
 use crate::runtime::Control;
 
@@ -41,20 +40,24 @@ impl Loop {
         self.consumer.context()
     }
 
-    pub fn run(self, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
-        let result = self.consume(&out, ctl);
+    pub fn run(self, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()> {
+        let result = self.consume(&out, chunk.max(1), ctl);
         drop(out); // lets the processors and the output drain
         self.finish(ctl);
         result
     }
 
     /// Hand messages to the pipeline until a stop is requested or the pipeline is gone.
-    fn consume(&self, out: &Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+    ///
+    /// Messages go out in chunks of what librdkafka already holds (up to `chunk_len`): the
+    /// first poll may wait, the rest of the chunk only takes what is ready, so a chunk never
+    /// waits to fill up.
+    fn consume(&self, out: &Sender<Chunk>, chunk_len: usize, ctl: &Control) -> anyhow::Result<()> {
         let m = metrics::get();
-        // The message polled but not yet taken by the pipeline. At most one: nothing is polled
+        // The chunk polled but not yet taken by the pipeline. At most one: nothing is polled
         // while it waits unless every partition is paused, and messages of paused partitions
-        // are dropped (and re-fetched after the resume), never stashed.
-        let mut stash: VecDeque<Message> = VecDeque::new();
+        // are dropped (and re-fetched after the resume), never added to it.
+        let mut stash: Option<Chunk> = None;
         let mut full_since: Option<Instant> = None;
         let mut next_tick = Instant::now() + TICK;
         loop {
@@ -66,57 +69,63 @@ impl Loop {
                 self.tick();
                 next_tick = now + TICK;
             }
-            if let Some(msg) = stash.pop_front() {
-                match out.send_timeout(msg, SEND_SLICE) {
+            if let Some(chunk) = stash.take() {
+                let n = chunk.len() as u64;
+                match out.send_timeout(chunk, SEND_SLICE) {
                     Ok(()) => {
-                        m.input_received.inc();
-                        if stash.is_empty() {
-                            full_since = None;
-                            self.set_downstream_paused(false);
-                        }
+                        m.input_received.add(n);
+                        full_since = None;
+                        self.set_downstream_paused(false);
                     }
-                    Err(SendTimeoutError::Timeout(msg)) => {
-                        stash.push_front(msg);
+                    Err(SendTimeoutError::Timeout(mut chunk)) => {
                         let since = *full_since.get_or_insert(now);
                         if now.duration_since(since) >= self.stall_pause_after {
                             self.set_downstream_paused(true);
                         }
                         if self.ctx().state.lock().downstream_paused {
                             // Paused: polling only serves rebalances and keeps us in the group.
-                            self.poll_one(Duration::ZERO, &mut stash)?;
+                            self.poll_one(Duration::ZERO, &mut chunk)?;
                         }
+                        stash = Some(chunk);
                     }
                     Err(SendTimeoutError::Disconnected(_)) => return Ok(()),
                 }
                 continue;
             }
-            self.poll_one(POLL_IDLE, &mut stash)?;
-            if let Some(msg) = stash.pop_front() {
-                match out.try_send(msg) {
-                    Ok(()) => m.input_received.inc(),
-                    Err(TrySendError::Full(msg)) => stash.push_front(msg),
-                    Err(TrySendError::Disconnected(_)) => return Ok(()),
-                }
+            let mut chunk = Vec::with_capacity(chunk_len);
+            let mut polled = self.poll_one(POLL_IDLE, &mut chunk)?;
+            while polled && chunk.len() < chunk_len {
+                polled = self.poll_one(Duration::ZERO, &mut chunk)?;
+            }
+            if chunk.is_empty() {
+                continue;
+            }
+            let n = chunk.len() as u64;
+            match out.try_send(chunk) {
+                Ok(()) => m.input_received.add(n),
+                Err(TrySendError::Full(chunk)) => stash = Some(chunk),
+                Err(TrySendError::Disconnected(_)) => return Ok(()),
             }
         }
     }
 
-    /// Poll once; a message becomes a tracked [`Message`] at the back of `stash`.
-    fn poll_one(&self, timeout: Duration, stash: &mut VecDeque<Message>) -> anyhow::Result<()> {
+    /// Poll once; a message becomes a tracked [`Message`] at the back of `chunk`. True if the
+    /// poll returned anything (so more may be ready).
+    fn poll_one(&self, timeout: Duration, chunk: &mut Chunk) -> anyhow::Result<bool> {
         match self.consumer.poll(timeout) {
-            None => Ok(()),
+            None => Ok(false),
             Some(Ok(msg)) => {
                 if let Some(m) = self.track(&msg) {
-                    stash.push_back(m);
+                    chunk.push(m);
                 }
-                Ok(())
+                Ok(true)
             }
             Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
                 anyhow::bail!("kafka consumer failed fatally: {code}")
             }
             Some(Err(e)) => {
                 tracing::debug!(error = %e, "kafka consume error (librdkafka retries)");
-                Ok(())
+                Ok(true)
             }
         }
     }

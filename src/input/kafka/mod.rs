@@ -30,7 +30,7 @@ use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Input, Message};
+use super::{Chunk, Input};
 use crate::runtime::Control;
 use context::Ctx;
 use state::Assigned;
@@ -119,8 +119,8 @@ impl Input for KafkaInput {
         "kafka"
     }
 
-    fn run(self: Box<Self>, out: Sender<Message>, ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()> {
         let lp = self.connect()?;
-        lp.run(out, ctl)
+        lp.run(out, chunk, ctl)
     }
 }

@@ -141,7 +141,7 @@ impl Output for FlexpriceOutput {
         Arc::clone(&self.encoder) as Arc<dyn Encoder>
     }
 
-    fn run(self: Box<Self>, events: Receiver<Event>, ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, events: Receiver<Vec<Event>>, ctl: &Control) -> anyhow::Result<()> {
         let (batch_tx, batch_rx) = crossbeam_channel::bounded::<Batch>(self.max_in_flight);
         let sender = &self.sender;
         std::thread::scope(|s| -> anyhow::Result<()> {
@@ -162,7 +162,7 @@ impl Output for FlexpriceOutput {
 
 /// The batcher loop: runs until the events channel closes, then flushes the open batch.
 fn run_batcher(
-    events: &Receiver<Event>,
+    events: &Receiver<Vec<Event>>,
     out: &crossbeam_channel::Sender<Batch>,
     policy: &Policy,
     dead_letter: &DeadLetterSink,
@@ -182,15 +182,22 @@ fn run_batcher(
             None => events.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match next {
-            Ok(ev) => match ev.body {
-                Body::Ready(bytes) => {
-                    batcher.push(&bytes, ev.ack, ev.origin, Instant::now(), &mut ready);
-                    for b in ready.drain(..) {
-                        send(b)?;
+            Ok(chunk) => {
+                let now = Instant::now();
+                for ev in chunk {
+                    match ev.body {
+                        Body::Ready(bytes) => {
+                            batcher.push(&bytes, ev.ack, ev.origin, now, &mut ready);
+                            for b in ready.drain(..) {
+                                send(b)?;
+                            }
+                        }
+                        Body::Failed { raw, reason } => {
+                            failed.push((raw, reason, ev.origin, ev.ack))
+                        }
                     }
                 }
-                Body::Failed { raw, reason } => failed.push((raw, reason, ev.origin, ev.ack)),
-            },
+            }
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(b) = batcher.flush() {
                     send(b)?;
