@@ -145,6 +145,10 @@ pub enum Stmt {
         target: Target,
         expr: Expr,
         line: usize,
+        /// `root.P = this.P.m(…)…`, a field rewritten from its own value only: run as a
+        /// mutation (where `this` is `root`), the field's value is moved into the method
+        /// chain instead of copied (see [`super::inplace::mark_edits`]).
+        edit: bool,
     },
     Let {
         slot: usize,

@@ -8,7 +8,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::ast::{describe, BinOp, Expr, Pat, Seg, Stmt};
+use super::ast::{describe, BinOp, Expr, MethodFn, Pat, Seg, Stmt};
 use super::value::{Map, Value};
 use crate::input::Origin;
 
@@ -146,9 +146,68 @@ fn path_of<'a>(v: Val<'a>, segs: &[Seg]) -> Val<'a> {
     }
 }
 
+/// Call a method on its receiver's value; errors name the receiver and the method.
+fn apply_method<'a>(
+    recv: &Expr,
+    name: &str,
+    f: MethodFn,
+    args: &'a [Option<Expr>],
+    v: Val<'a>,
+    cx: &Cx<'a, '_>,
+) -> R<'a> {
+    f(cx, v, args).map_err(|e| match e {
+        Fail::Error(m) if !m.starts_with("field ") && !m.starts_with("method ") => {
+            Fail::Error(format!("{}: {name}: {m}", describe(recv)))
+        }
+        other => other,
+    })
+}
+
+/// An edit's method chain (see [`super::inplace::mark_edits`]) run on `field`, the value
+/// moved out of the field the chain reads: what `eval` gives on the chain, without the copy.
+fn eval_edit<'a>(e: &'a Expr, field: Value, cx: &Cx<'a, '_>) -> R<'a> {
+    match e {
+        Expr::Method {
+            recv,
+            f,
+            args,
+            name,
+            ..
+        } => {
+            let v = match &**recv {
+                Expr::This(_) => Cow::Owned(field),
+                inner => as_value(inner, eval_edit(inner, field, cx))?,
+            };
+            apply_method(recv, name, *f, args, v, cx)
+        }
+        // Not an edit (`mark_edits` only marks method chains): evaluated as written.
+        other => eval(other, cx),
+    }
+}
+
+/// Move the value at `path` out of `doc` (null left in its place); null when there is none.
+fn take_field(doc: &mut Value, path: &[String]) -> Value {
+    let mut cur = doc;
+    for key in path {
+        match cur {
+            Value::Object(m) => match m.get_mut(key) {
+                Some(v) => cur = v,
+                None => return Value::Null,
+            },
+            _ => return Value::Null,
+        }
+    }
+    std::mem::replace(cur, Value::Null)
+}
+
 /// Evaluate to a plain value: `deleted()` and nothing become errors (for operands).
 pub fn value<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
-    match eval(e, cx) {
+    as_value(e, eval(e, cx))
+}
+
+/// `e`'s result as a plain value (see [`value`]).
+fn as_value<'a>(e: &Expr, r: R<'a>) -> R<'a> {
+    match r {
         Err(Fail::Deleted) => Err(Fail::msg(format!(
             "{}: expected a value, got deleted()",
             describe(e)
@@ -196,12 +255,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             ..
         } => {
             let v = value(recv, cx)?;
-            f(cx, v, args).map_err(|e| match e {
-                Fail::Error(m) if !m.starts_with("field ") && !m.starts_with("method ") => {
-                    Fail::Error(format!("{}: {name}: {m}", describe(recv)))
-                }
-                other => other,
-            })
+            apply_method(recv, name, *f, args, v, cx)
         }
         Expr::Bin(op, l, r) => binary(*op, l, r, cx),
         Expr::Not(inner) => match &*value(inner, cx)? {
@@ -679,6 +733,19 @@ pub fn run_stmts(
 ) -> Result<(), ExecError> {
     use super::ast::Target;
     for stmt in stmts {
+        // An edit run as a mutation (`this` is `root`): the field moves into the chain.
+        let field = match (stmt, input, &mut st.root) {
+            (
+                Stmt::Assign {
+                    target: Target::Root(path),
+                    edit: true,
+                    ..
+                },
+                None,
+                RootState::Set(doc),
+            ) => Some(take_field(doc, path)),
+            _ => None,
+        };
         // The context borrows the state immutably for one statement; the result is owned
         // before the state is written.
         let (line, result, chosen) = {
@@ -710,6 +777,7 @@ pub fn run_stmts(
                     target: Target::Root(path),
                     expr,
                     line,
+                    ..
                 } if path.is_empty() => (
                     *line,
                     eval(expr, &cx).map(|v| match v {
@@ -722,7 +790,11 @@ pub fn run_stmts(
                 ),
                 Stmt::Assign { expr, line, .. } | Stmt::Let { expr, line, .. } => (
                     *line,
-                    eval(expr, &cx).map(|v| Assigned::Value(v.into_owned())),
+                    match field {
+                        Some(field) => eval_edit(expr, field, &cx),
+                        None => eval(expr, &cx),
+                    }
+                    .map(|v| Assigned::Value(v.into_owned())),
                     Ok(Block::Otherwise),
                 ),
                 Stmt::If { branches, line, .. } => {
@@ -854,9 +926,13 @@ fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) {
         }
     }
     match (cur, v) {
-        (Value::Object(m), Some(v)) => {
-            m.insert(last.clone(), v);
-        }
+        // An existing field is overwritten in place (no key copy to insert and drop).
+        (Value::Object(m), Some(v)) => match m.get_mut(last) {
+            Some(slot) => *slot = v,
+            None => {
+                m.insert(last.clone(), v);
+            }
+        },
         (Value::Object(m), None) => {
             m.remove(last);
         }

@@ -9,6 +9,11 @@
 //!
 //! The check is conservative: any read it cannot place (a whole `this`, a named map applied
 //! to something) counts as overlapping every earlier write.
+//!
+//! Within such a mutation, `root.properties = this.properties.map_each(…)` reads the field it
+//! then overwrites: [`mark_edits`] finds those statements so the field's value is moved into
+//! the method chain instead of copied (the seed mapping copied every property key and string
+//! value of every event just to drop the originals a moment later).
 
 use super::ast::{Expr, Pat, Seg, Stmt, Target};
 
@@ -62,6 +67,112 @@ fn independent(stmts: &[Stmt], writes: &mut Vec<Vec<String>>) -> bool {
         }
     }
     true
+}
+
+/// Methods an edit may chain: none of them reads anything but its receiver and its lambda,
+/// and none can give "nothing" (which would leave the field as it was, and a moved-out value
+/// cannot be put back).
+const EDIT_METHODS: &[&str] = &[
+    "map_each",
+    "map_each_key",
+    "string",
+    "number",
+    "uppercase",
+    "lowercase",
+    "trim",
+];
+
+/// Mark (at any depth of `if` blocks) the assignments `root.P = this.P.m(…)…`: a chain of
+/// [`EDIT_METHODS`] on exactly the field it assigns, whose arguments are lambdas that read
+/// neither `this` nor `root`. Run as a mutation, such a statement may move the field's value
+/// into the chain: nothing else in it can see that the field is gone meanwhile, and if the
+/// chain fails the whole mapping fails and the document is dropped.
+pub fn mark_edits(stmts: &mut [Stmt]) {
+    for stmt in stmts {
+        match stmt {
+            Stmt::Assign {
+                target: Target::Root(path),
+                expr,
+                edit,
+                ..
+            } => *edit = !path.is_empty() && edits(expr, path),
+            Stmt::Assign { .. } | Stmt::Let { .. } => {}
+            Stmt::If {
+                branches,
+                otherwise,
+                ..
+            } => {
+                for (_, block) in branches.iter_mut() {
+                    mark_edits(block);
+                }
+                if let Some(block) = otherwise {
+                    mark_edits(block);
+                }
+            }
+        }
+    }
+}
+
+/// `e` is a chain of edit methods whose innermost receiver is `this.<path>`.
+fn edits(e: &Expr, path: &[String]) -> bool {
+    let Expr::Method {
+        recv, name, args, ..
+    } = e
+    else {
+        return false;
+    };
+    let args_ok = args.iter().all(|a| match a {
+        Some(Expr::Lambda(_, body)) => {
+            let mut reads = Vec::new();
+            this_reads(body, &mut reads);
+            reads.is_empty() && !reads_root(body)
+        }
+        _ => false,
+    });
+    if !EDIT_METHODS.contains(name) || !args_ok {
+        return false;
+    }
+    match &**recv {
+        Expr::This(segs) => {
+            segs.len() == path.len()
+                && segs
+                    .iter()
+                    .zip(path)
+                    .all(|(s, p)| s.index.is_none() && s.key == *p)
+        }
+        inner => edits(inner, path),
+    }
+}
+
+/// `e` reads `root` (or may, through a named map) anywhere.
+fn reads_root(e: &Expr) -> bool {
+    match e {
+        Expr::Root(_) | Expr::Apply(..) => true,
+        Expr::Lit(_) | Expr::Regex(..) | Expr::This(_) | Expr::Local(..) | Expr::Var(..) => false,
+        Expr::Meta(_) => false,
+        Expr::Get(x, _) | Expr::Not(x) | Expr::Neg(x) | Expr::Lambda(_, x) => reads_root(x),
+        Expr::Index(a, b)
+        | Expr::Bin(_, a, b)
+        | Expr::Bracket(a, b)
+        | Expr::Or(a, b)
+        | Expr::Catch(a, b) => reads_root(a) || reads_root(b),
+        Expr::Call { args, .. } => args.iter().flatten().any(reads_root),
+        Expr::Method { recv, args, .. } => {
+            reads_root(recv) || args.iter().flatten().any(reads_root)
+        }
+        Expr::If(branches, otherwise) => {
+            branches.iter().any(|(c, v)| reads_root(c) || reads_root(v))
+                || otherwise.as_deref().is_some_and(reads_root)
+        }
+        Expr::Match(subject, arms) => {
+            subject.as_deref().is_some_and(reads_root)
+                || arms
+                    .iter()
+                    .any(|(pat, v)| matches!(pat, Pat::Cond(c) if reads_root(c)) || reads_root(v))
+        }
+        Expr::Array(items) => items.iter().any(reads_root),
+        Expr::Object(kvs) => kvs.iter().any(|(k, v)| reads_root(k) || reads_root(v)),
+    }
 }
 
 fn reads_ok(e: &Expr, writes: &[Vec<String>]) -> bool {
@@ -140,8 +251,55 @@ fn this_reads<'e>(e: &'e Expr, out: &mut Vec<Option<&'e [Seg]>>) {
 
 #[cfg(test)]
 mod tests {
-    use super::moves_input;
+    use super::{mark_edits, moves_input};
+    use crate::bloblang::ast::Stmt;
     use crate::bloblang::parser::parse_mapping;
+
+    /// Which top-level statements `mark_edits` marks.
+    fn edits(src: &str) -> Vec<bool> {
+        let mut p = parse_mapping(src).expect("mapping compiles");
+        mark_edits(&mut p.stmts);
+        p.stmts
+            .iter()
+            .map(|s| matches!(s, Stmt::Assign { edit: true, .. }))
+            .collect()
+    }
+
+    #[test]
+    fn a_field_rewritten_from_itself_is_an_edit() {
+        assert_eq!(
+            edits("root = this\nroot.properties = this.properties.map_each(p -> p.value.string())"),
+            [false, true]
+        );
+        assert_eq!(edits("root.a.b = this.a.b.string().uppercase()"), [true]);
+        assert_eq!(
+            edits("root.a = this.a.map_each_key(k -> k.lowercase())"),
+            [true]
+        );
+    }
+
+    #[test]
+    fn anything_else_is_not() {
+        for src in [
+            // another field, a longer or shorter path, an index
+            "root.a = this.b.string()",
+            "root.a = this.a.b.string()",
+            "root.a.b = this.a.string()",
+            "root.a = this.a.0.string()",
+            // no method, a method outside the list, a method that reads something else
+            "root.a = this.a",
+            "root.a = this.a.filter(x -> x.value > 1)",
+            "root.a = this.a.map_each(x -> x.value + this.b)",
+            "root.a = this.a.map_each(x -> root.b)",
+            "root.a = this.a.map_each(this.value.string())",
+            "root.a = this.a.string() + \"x\"",
+            "root.a = this.a.string().catch(\"\")",
+            "root = this.string()",
+            "meta a = this.a.string()",
+        ] {
+            assert_eq!(edits(src), [false], "{src}");
+        }
+    }
 
     fn moves(src: &str) -> bool {
         let p = parse_mapping(src).expect("mapping compiles");

@@ -63,7 +63,8 @@ pub struct MessageEnv<'a> {
 
 impl Mapping {
     pub fn compile(src: &str) -> Result<Mapping, ParseError> {
-        let p = parser::parse_mapping(src)?;
+        let mut p = parser::parse_mapping(src)?;
+        inplace::mark_edits(&mut p.stmts);
         Ok(Mapping {
             inner: Arc::new(Compiled {
                 in_place: inplace::moves_input(&p.stmts),

@@ -44,6 +44,7 @@ pub fn parse_mapping(src: &str) -> Result<Parsed, ParseError> {
                     target: Target::Root(Box::new([])),
                     expr,
                     line,
+                    edit: false,
                 }],
                 maps: HashMap::new(),
                 nvars,
@@ -274,6 +275,7 @@ impl<'s> Parser<'s> {
                     target: Target::Meta(name),
                     expr,
                     line,
+                    edit: false,
                 }))
             }
             Tok::Meta(name) => {
@@ -284,6 +286,7 @@ impl<'s> Parser<'s> {
                     target: Target::Meta(name),
                     expr,
                     line,
+                    edit: false,
                 }))
             }
             Tok::Ident(k) if k == "map" && matches!(self.peek_at(1), Tok::Ident(_)) => {
@@ -370,6 +373,7 @@ impl<'s> Parser<'s> {
                     target: Target::Root(path.into()),
                     expr,
                     line,
+                    edit: false,
                 }))
             }
             Tok::Str(k) => {
@@ -390,6 +394,7 @@ impl<'s> Parser<'s> {
                     target: Target::Root(path.into()),
                     expr,
                     line,
+                    edit: false,
                 }))
             }
             _ => self.err("a statement (`root = ...`, `let x = ...`, `meta x = ...`, `if ...`)"),

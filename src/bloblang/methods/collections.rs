@@ -507,8 +507,8 @@ fn remove_path(v: &mut Value, path: &[&str]) {
     };
     if let Value::Object(m) = v {
         if rest.is_empty() {
-            m.remove(*first);
-        } else if let Some(child) = m.get_mut(*first) {
+            m.remove(first);
+        } else if let Some(child) = m.get_mut(first) {
             remove_path(child, rest);
         }
     }

@@ -133,7 +133,7 @@ impl Encoder for EventEncoder {
             }
         };
 
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(512); // a typical event is 300–400 bytes: one allocation, no regrowth
         out.extend_from_slice(b"{\"event_id\":");
         match event_id {
             Some(id) => write_json_str(id, &mut out),
