@@ -511,9 +511,34 @@ pub fn format_float_g(f: f64) -> String {
     // where the shortest form's decimal exponent is in -7..21.
     let a = f.abs();
     if (1e-7..1e21).contains(&a) {
-        return f.to_string();
+        let mut out = Vec::with_capacity(24);
+        write_shortest(f, &mut out);
+        return String::from_utf8(out).unwrap_or_else(|_| f.to_string());
     }
     format_float_by_exponent(f)
+}
+
+/// Append `f` as Rust's `Display` prints it (shortest round-trip digits, never an exponent),
+/// via `ryu` when its form is the same: a quarter of the cost, and `.string()` of a float
+/// property is on the hot path of the docs' seed mapping. `f` is finite.
+fn write_shortest(f: f64, out: &mut Vec<u8>) {
+    let mut buf = ryu::Buffer::new();
+    let s = buf.format_finite(f);
+    // Up to 15 significant digits the shortest form is the only one (two such decimals are
+    // never the same double), so both print it; at 16–17 they may break a tie differently.
+    let significant = s
+        .bytes()
+        .skip_while(|&c| matches!(c, b'-' | b'0' | b'.'))
+        .filter(u8::is_ascii_digit)
+        .count();
+    if s.contains('e') || significant > 15 {
+        // Exponent form (very large or small magnitudes, where `Display` writes every digit)
+        // or a possible tie: `Display` itself.
+        out.extend_from_slice(f.to_string().as_bytes());
+    } else {
+        // ryu writes integral values as `4.0`, `Display` as `4`.
+        out.extend_from_slice(s.strip_suffix(".0").unwrap_or(s).as_bytes());
+    }
 }
 
 /// The general path of [`format_float_g`]: format with an exponent, then choose the form by it.
@@ -548,7 +573,7 @@ fn write_float(f: f64, out: &mut Vec<u8>) {
         let sign = if exp < 0 { '-' } else { '+' };
         out.extend_from_slice(format!("{mant}e{sign}{}", exp.abs()).as_bytes());
     } else {
-        out.extend_from_slice(f.to_string().as_bytes());
+        write_shortest(f, out);
     }
 }
 
@@ -709,6 +734,34 @@ mod write_tests {
 
     /// The shortcut in `prints_as_written` agrees with formatting for real: random decimals
     /// (up to 17 digits, with and without trailing zeros and exponents) against the slow check.
+    #[test]
+    fn shortest_form_is_display() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let check = |f: f64| {
+            if f.is_finite() {
+                let mut out = Vec::new();
+                write_shortest(f, &mut out);
+                assert_eq!(
+                    String::from_utf8(out).expect("ascii"),
+                    f.to_string(),
+                    "{f:e}"
+                );
+            }
+        };
+        for f in [
+            0.0, -0.0, 4.0, -4.0, 0.1, 1234.56, 1e-7, 1e-5, 1e15, 1e16, 1e20, 1e21, 5e-324,
+        ] {
+            check(f);
+        }
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(f64::from_bits(x)); // any bit pattern: every magnitude
+            check((x % 10_000_000) as f64 / 100.0); // prices and durations
+        }
+    }
+
     #[test]
     fn prints_as_written_shortcut_matches_formatting() {
         let slow = |f: f64, t: &str| {
