@@ -385,9 +385,13 @@ impl Value {
         match self {
             Value::Str(s) => s.clone(),
             Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-            Value::Int(i) => i.to_string(),
+            // `itoa`: no formatting machinery, one exact-size allocation (`.string()` of
+            // integer properties is on the seed mapping's hot path).
+            Value::Int(i) => itoa::Buffer::new().format(*i).to_owned(),
             Value::Float(f) => format_float_g(*f),
             Value::RawNumber(_, text) => text.to_string(),
+            Value::Bool(b) => if *b { "true" } else { "false" }.to_owned(),
+            Value::Null => "null".to_owned(),
             other => other.to_json_string(),
         }
     }

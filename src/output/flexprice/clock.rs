@@ -43,13 +43,11 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
     if b.len() < 20 {
         return bad("too short");
     }
+    // Digits straight to a number (at most 4 of them): no UTF-8 check and `parse` per field.
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = b.get(r)?;
-        if part.iter().all(u8::is_ascii_digit) {
-            std::str::from_utf8(part).ok()?.parse().ok()
-        } else {
-            None
-        }
+        b.get(r)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     };
     let (Some(year), Some(month), Some(day)) = (num(0..4), num(5..7), num(8..10)) else {
         return bad("date must be YYYY-MM-DD");
