@@ -4,6 +4,8 @@
 One run, side by side on the same machine, broker and data:
   raw      librdkafka alone counting the topic (`flexprice-load consume`): the ceiling
   bulk     the collector: Kafka -> seed mapping -> POST /v1/events/bulk, batching count 1000
+  map      the collector with `output: drop`: Kafka -> seed mapping -> encoded, acked, no HTTP
+           and no sink (the "Kafka -> mapping" rate; ends on its own bento_output_sent)
   docs     the same with the docs' example output settings: count 50, period 5s, max_in_flight 10
   python   confluent-kafka + the official flexprice SDK's bulk call (scripts/baseline.py)
   live     the collector consuming while the loader produces at a fixed rate: end-to-end
@@ -96,6 +98,14 @@ def port_open(port):
 def http_json(url, timeout=2):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return json.loads(r.read())
+
+
+def metric(url, name):
+    """One counter from a Prometheus text page (0 when absent)."""
+    with urllib.request.urlopen(url, timeout=2) as r:
+        text = r.read().decode()
+    m = re.search(r"^" + re.escape(name) + r"(?:\{[^}]*\})? (\S+)", text, re.M)
+    return int(float(m.group(1))) if m else 0
 
 
 def cpu_seconds(pid):
@@ -221,6 +231,7 @@ class Bench:
     # --- the collector --------------------------------------------------------------------
     def collector_config(self, name, topic, sink, o):
         hport = free_port()
+        self.http_port = hport
         cfg = f"""http: {{enabled: true, address: 127.0.0.1:{hport}}}
 input:
   kafka:
@@ -239,16 +250,21 @@ pipeline:
     - mapping: |
 {chr(10).join('        ' + l for l in SEED_MAPPING.splitlines())}
 output:
-  flexprice:
+{{output}}
+logger: {{level: INFO, format: logfmt, progress_period: 0s}}
+shutdown_timeout: 20s
+"""
+        if o.get("output") == "drop":
+            output = "  drop: {}"
+        else:
+            output = f"""  flexprice:
     api_host: {sink}
     api_key: bench-key
     scheme: http
     max_in_flight: {o.get('max_in_flight', 4)}
     batching: {{count: {o.get('count', 1000)}, period: {o.get('period', '1s')}, byte_size: {o.get('byte_size', 0)}}}
-    dead_letter: {{path: '{self.work}/dlq-{name}.jsonl'}}
-logger: {{level: INFO, format: logfmt, progress_period: 0s}}
-shutdown_timeout: 20s
-"""
+    dead_letter: {{path: '{self.work}/dlq-{name}.jsonl'}}"""
+        cfg = cfg.replace("{output}", output)
         path = os.path.join(self.work, f"{name}.yaml")
         with open(path, "w") as f:
             f.write(cfg)
@@ -256,8 +272,10 @@ shutdown_timeout: 20s
 
     def collector(self, name, topic, n, opts, during=None):
         """Run the collector until the sink has N unique events; `during` runs after start
-        (the live run's loader). Returns the row."""
-        sink, addr = self.start_sink(name)
+        (the live run's loader). Returns the row. With `output: drop` (the `map` row) there is
+        no sink: progress is the collector's own `bento_output_sent`."""
+        drop = opts.get("output") == "drop"
+        sink, addr = (None, None) if drop else self.start_sink(name)
         cfg = self.collector_config(name, topic, addr, opts)
         logpath = os.path.join(self.logs, f"collector-{name}.log")
         logf = open(logpath, "w")
@@ -281,8 +299,11 @@ shutdown_timeout: 20s
         while True:
             now = time.monotonic()
             try:
-                st = http_json(f"http://{addr}/stats")
-                seen = st.get("unique_event_ids", 0)
+                if drop:
+                    seen = metric(f"http://127.0.0.1:{self.http_port}/metrics", "bento_output_sent")
+                else:
+                    st = http_json(f"http://{addr}/stats")
+                    seen = st.get("unique_event_ids", 0)
             except OSError:
                 pass
             if seen > 0 and first is None:
@@ -301,7 +322,7 @@ shutdown_timeout: 20s
                 break
             time.sleep(0.05)
         hwm = status_kb(p.pid, "VmHWM")
-        sink_cpu = cpu_seconds(sink.pid) or 0
+        sink_cpu = (cpu_seconds(sink.pid) or 0) if sink else 0
         threads = thread_cpu(p.pid)
         tansu_cpu = (cpu_seconds(self.tansu.pid) or 0) - tansu_cpu0
         if rec:
@@ -320,8 +341,11 @@ shutdown_timeout: 20s
         logf.close()
         cpu = (ru.ru_utime + ru.ru_stime) if ru else cpu_seconds(p.pid)
         peak_mb = (ru.ru_maxrss / 1024) if ru else ((hwm or 0) / 1024)
-        sstats = http_json(f"http://{addr}/stats")
-        self.stop(sink)
+        if sink:
+            sstats = http_json(f"http://{addr}/stats")
+            self.stop(sink)
+        else:
+            sstats = {"unique_event_ids": seen}
         summary = {}
         with open(logpath) as f:
             for line in f:
@@ -492,7 +516,7 @@ def main():
     ap.add_argument("--fetch-buffer-cap", type=int, default=4096)
     ap.add_argument("--run-timeout", type=float, default=120)
     ap.add_argument("--sweep", action="store_true", help="also run the tuning-knob sweep")
-    ap.add_argument("--only", default="", help="comma list of runs: bulk,docs,python,live")
+    ap.add_argument("--only", default="", help="comma list of runs: bulk,map,docs,python,live")
     ap.add_argument("--out", default="perf/results")
     ap.add_argument("--profile", default=None, help="perf record the bulk-1000 run into this file")
     ap.add_argument("--profile-hz", type=int, default=499)
@@ -522,6 +546,9 @@ def main():
         if want("bulk"):
             print("collector, bulk count 1000 ...", file=sys.stderr)
             res["runs"].append(b.collector("bulk-1000", "bench", args.events, base))
+        if want("map"):
+            print("collector, Kafka -> seed mapping -> output: drop (no HTTP, no sink) ...", file=sys.stderr)
+            res["runs"].append(b.collector("map-drop", "bench", args.events, dict(base, output="drop")))
         if want("docs"):
             print("collector, docs example count 50 / 5s / max_in_flight 10 ...", file=sys.stderr)
             docs = dict(base, count=50, period="5s", max_in_flight=10)
@@ -545,6 +572,9 @@ def main():
         bulk = next((r for r in res["runs"] if r["name"] == "bulk-1000"), None)
         if bulk and res["raw"]["events_per_sec"]:
             res["ratio_bulk_vs_raw"] = round(bulk["events_per_sec"] / res["raw"]["events_per_sec"], 3)
+        mapped = next((r for r in res["runs"] if r["name"] == "map-drop"), None)
+        if mapped and res["raw"]["events_per_sec"]:
+            res["ratio_map_vs_raw"] = round(mapped["events_per_sec"] / res["raw"]["events_per_sec"], 3)
         if bulk and res.get("python", {}).get("events_per_sec"):
             res["times_faster_than_python"] = round(bulk["events_per_sec"] / res["python"]["events_per_sec"], 1)
     finally:
@@ -562,6 +592,8 @@ def main():
     print(table(res))
     if "ratio_bulk_vs_raw" in res:
         print(f"\ncollector bulk-1000 / raw consume = {res['ratio_bulk_vs_raw']:.2f}")
+    if "ratio_map_vs_raw" in res:
+        print(f"collector Kafka -> mapping (output: drop) / raw consume = {res['ratio_map_vs_raw']:.2f}")
     if "times_faster_than_python" in res:
         print(f"collector bulk-1000 is {res['times_faster_than_python']}x the Python baseline")
     if res.get("sweep"):
