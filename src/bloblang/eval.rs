@@ -402,6 +402,22 @@ where
                 locals: Some(&local),
                 ..*cx
             };
+            // `p -> p.path.method(…)` (the seed's `p -> p.value.string()`): the receiver is
+            // the parameter itself, so it is read straight from `subj`, without the
+            // evaluator's dispatch and the scope walk: this runs once per entry of `map_each`.
+            if let Expr::Method {
+                recv,
+                f,
+                args,
+                name,
+            } = &**body
+            {
+                if let Expr::Local(param, segs) = &**recv {
+                    if param == id {
+                        return apply_method(recv, name, *f, args, subj.path(segs), &cx2);
+                    }
+                }
+            }
             eval(body, &cx2)
         }
         other => {

@@ -59,6 +59,7 @@ impl ParserState {
                     nodes: &tape.0,
                     at: 0,
                     numbers: 0,
+                    structural: 0,
                     literals: Literals {
                         raw,
                         structurals: self.buffers.structural_indexes(),
@@ -88,6 +89,10 @@ struct TapeReader<'t, 'de, 'r> {
     at: usize,
     /// Number nodes read so far: the next number is the `numbers`-th of the document.
     numbers: usize,
+    /// The structural (stage 1 index) of the next node: simd-json marks `{ } [ ] : ,` and the
+    /// first byte of every scalar, so walking the tape in order counts them exactly, and a
+    /// number's text starts at its structural.
+    structural: usize,
     literals: Literals<'r>,
 }
 
@@ -98,20 +103,20 @@ impl TapeReader<'_, '_, '_> {
             return Value::Null;
         };
         self.at += 1;
+        let here = self.structural;
+        self.structural += 1;
         match *node {
             N::Static(S::Null) => Value::Null,
             N::Static(S::Bool(b)) => Value::Bool(b),
             // `-0` is read as 0: its text tells (a lookup only ever made for a zero).
-            N::Static(S::I64(0)) => match self.literals.nth(self.numbers) {
-                Some(text) if text.starts_with('-') => {
-                    self.numbers += 1;
-                    Value::RawNumber(-0.0, text.into())
+            N::Static(S::I64(0)) => {
+                let k = self.numbers;
+                self.numbers += 1;
+                match self.number_text(here, k) {
+                    Some(text) if text.starts_with('-') => Value::RawNumber(-0.0, text.into()),
+                    _ => Value::Int(0),
                 }
-                _ => {
-                    self.numbers += 1;
-                    Value::Int(0)
-                }
-            },
+            }
             N::Static(S::I64(i)) => {
                 self.numbers += 1;
                 Value::Int(i)
@@ -121,43 +126,71 @@ impl TapeReader<'_, '_, '_> {
                     self.numbers += 1;
                     Value::Int(i)
                 }
-                Err(_) => self.float(u as f64),
+                Err(_) => self.float(u as f64, here),
             },
-            N::Static(S::F64(f)) => self.float(f),
+            N::Static(S::F64(f)) => self.float(f, here),
             N::String(s) => Value::Str(s.to_owned()),
             N::Array { len, .. } => {
                 let mut a = Vec::with_capacity(len);
-                for _ in 0..len {
+                for i in 0..len {
+                    self.structural += usize::from(i > 0); // `,`
                     a.push(self.value());
                 }
+                self.structural += 1; // `]`
                 Value::Array(a)
             }
             N::Object { len, .. } => {
                 // Collected, then sorted once (a duplicate key keeps its last value, as
                 // repeated inserts would).
                 let entries: Vec<(String, Value)> = (0..len)
-                    .map(|_| {
+                    .map(|i| {
                         let key = match self.nodes.get(self.at) {
                             Some(N::String(k)) => *k,
                             _ => "",
                         };
                         self.at += 1;
+                        // `,` before all but the first, the key, `:`.
+                        self.structural += usize::from(i > 0) + 2;
                         (key.to_owned(), self.value())
                     })
                     .collect();
+                self.structural += 1; // `}`
                 Value::Object(entries.into_iter().collect())
             }
         }
     }
 
-    /// A non-integer number (or one beyond `i64`): a [`Value::RawNumber`] when the input
-    /// wrote it differently from how this engine prints `f`, else a plain float.
-    fn float(&mut self, f: f64) -> Value {
+    /// A non-integer number (or one beyond `i64`) whose structural is `here`: a
+    /// [`Value::RawNumber`] when the input wrote it differently from how this engine prints
+    /// `f`, else a plain float.
+    fn float(&mut self, f: f64, here: usize) -> Value {
         let k = self.numbers;
         self.numbers += 1;
-        match self.literals.nth(k) {
+        match self.number_text(here, k) {
             Some(text) if !prints_as_written(f, text) => Value::RawNumber(f, text.into()),
             _ => Value::Float(f),
+        }
+    }
+
+    /// The text of the `k`-th number of the document, expected at structural `here`. Should
+    /// the count ever not land on a number, the structurals are scanned for it instead.
+    fn number_text(&mut self, here: usize, k: usize) -> Option<&'_ str> {
+        let found = self.literals.at(here);
+        // Test builds check the count against a scan for every number parsed (the parser's
+        // unit, conformance and fuzz tests).
+        debug_assert_eq!(
+            found,
+            Literals {
+                next: 0,
+                seen: 0,
+                ..self.literals
+            }
+            .nth(k),
+            "structural count off at number {k}"
+        );
+        match found {
+            Some(text) => Some(text),
+            None => self.literals.nth(k),
         }
     }
 }
@@ -165,6 +198,7 @@ impl TapeReader<'_, '_, '_> {
 /// The text of the input's numbers, found lazily in document order: simd-json's stage 1
 /// marks the first byte of every scalar, and outside strings a scalar starting with `-` or a
 /// digit is a number. Only documents with a float pay for this, and only up to their last one.
+#[derive(Clone, Copy)]
 struct Literals<'r> {
     raw: &'r [u8],
     structurals: &'r [u32],
@@ -175,6 +209,16 @@ struct Literals<'r> {
 }
 
 impl<'r> Literals<'r> {
+    /// The number whose first byte is the `i`-th structural, if one starts there.
+    fn at(&self, i: usize) -> Option<&'r str> {
+        let at = *self.structurals.get(i)? as usize;
+        let rest = self.raw.get(at..)?;
+        match rest.first() {
+            Some(c) if *c == b'-' || c.is_ascii_digit() => Some(number_prefix(rest)),
+            _ => None,
+        }
+    }
+
     /// The `k`-th number of the document (counting from 0); `k` never goes backwards.
     fn nth(&mut self, k: usize) -> Option<&'r str> {
         while let Some(&at) = self.structurals.get(self.next) {
@@ -189,15 +233,19 @@ impl<'r> Literals<'r> {
             if n < k {
                 continue;
             }
-            let rest = self.raw.get(at..)?;
-            let len = rest
-                .iter()
-                .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
-                .unwrap_or(rest.len());
-            return std::str::from_utf8(&rest[..len]).ok();
+            return Some(number_prefix(self.raw.get(at..)?));
         }
         None
     }
+}
+
+/// The number literal at the start of `rest` (its characters are all ASCII).
+fn number_prefix(rest: &[u8]) -> &str {
+    let len = rest
+        .iter()
+        .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        .unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..len]).unwrap_or("")
 }
 
 /// Whether both [`Value::to_text`] and [`Value::write_json`] print `f` exactly as `text`.
