@@ -563,33 +563,36 @@ pub fn format_float_g(f: f64) -> String {
     // where the shortest form's decimal exponent is in -7..21.
     let a = f.abs();
     if (1e-7..1e21).contains(&a) {
-        let mut out = Vec::with_capacity(24);
-        write_shortest(f, &mut out);
-        return String::from_utf8(out).unwrap_or_else(|_| f.to_string());
+        return match shortest(f, &mut ryu::Buffer::new()) {
+            Some(s) => s.to_owned(),
+            None => f.to_string(),
+        };
     }
     format_float_by_exponent(f)
 }
 
-/// Append `f` as Rust's `Display` prints it (shortest round-trip digits, never an exponent),
-/// via `ryu` when its form is the same: a quarter of the cost, and `.string()` of a float
-/// property is on the hot path of the docs' seed mapping. `f` is finite.
-fn write_shortest(f: f64, out: &mut Vec<u8>) {
-    let mut buf = ryu::Buffer::new();
+/// `f` as Rust's `Display` prints it (shortest round-trip digits, never an exponent), via
+/// `ryu` when its form is the same (a quarter of the cost; `.string()` of a float property is
+/// on the hot path of the docs' seed mapping), else `None`. `f` is finite.
+fn shortest(f: f64, buf: &mut ryu::Buffer) -> Option<&str> {
     let s = buf.format_finite(f);
     // Up to 15 significant digits the shortest form is the only one (two such decimals are
     // never the same double), so both print it; at 16–17 they may break a tie differently.
+    // Exponent forms (very large or small magnitudes) are where `Display` writes every digit.
     let significant = s
         .bytes()
         .skip_while(|&c| matches!(c, b'-' | b'0' | b'.'))
         .filter(u8::is_ascii_digit)
         .count();
-    if s.contains('e') || significant > 15 {
-        // Exponent form (very large or small magnitudes, where `Display` writes every digit)
-        // or a possible tie: `Display` itself.
-        out.extend_from_slice(f.to_string().as_bytes());
-    } else {
-        // ryu writes integral values as `4.0`, `Display` as `4`.
-        out.extend_from_slice(s.strip_suffix(".0").unwrap_or(s).as_bytes());
+    // ryu writes integral values as `4.0`, `Display` as `4`.
+    (!s.contains('e') && significant <= 15).then(|| s.strip_suffix(".0").unwrap_or(s))
+}
+
+/// Append `f` as `Display` prints it (see [`shortest`]).
+fn write_shortest(f: f64, out: &mut Vec<u8>) {
+    match shortest(f, &mut ryu::Buffer::new()) {
+        Some(s) => out.extend_from_slice(s.as_bytes()),
+        None => out.extend_from_slice(f.to_string().as_bytes()),
     }
 }
 
