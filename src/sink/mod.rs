@@ -862,6 +862,7 @@ impl Shared {
         let Counted { stats, ids: log } = &mut *c;
         let mut n = 0u64;
         let mut last = None;
+        let mut hashes: Vec<u128> = Vec::with_capacity(ids.size_hint().0);
         for id in ids {
             n += 1;
             let generated;
@@ -875,15 +876,24 @@ impl Shared {
                     generated.as_str()
                 }
             };
-            if log.seen.insert(hash128(id)) {
-                stats.unique_event_ids += 1;
-            } else {
-                stats.duplicate_events += 1;
-            }
+            hashes.push(hash128(id));
             log.text.push_str(id);
             log.ends.push(log.text.len());
             if route == Route::Single {
                 last = Some(id.to_string());
+            }
+        }
+        // Inserted in the order of the table slots they land in (the set's index is the low
+        // bits of the hash): a million random inserts were a cache miss each, a quarter of the
+        // sink's CPU; in slot order they walk the table front to back. Any order counts the same.
+        log.seen.reserve(hashes.len());
+        let mask = ((log.seen.capacity() * 8 / 7) + 1).next_power_of_two() as u64 - 1;
+        hashes.sort_unstable_by_key(|h| *h as u64 & mask);
+        for h in hashes {
+            if log.seen.insert(h) {
+                stats.unique_event_ids += 1;
+            } else {
+                stats.duplicate_events += 1;
             }
         }
         stats.events_accepted += n;
