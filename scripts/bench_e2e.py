@@ -516,6 +516,9 @@ def main():
     ap.add_argument("--fetch-buffer-cap", type=int, default=4096)
     ap.add_argument("--run-timeout", type=float, default=120)
     ap.add_argument("--sweep", action="store_true", help="also run the tuning-knob sweep")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="N > 1: N more rounds of raw consume followed by bulk and map, each "
+                         "ratio against the raw rate of its own round; prints median and range")
     ap.add_argument("--only", default="", help="comma list of runs: bulk,map,docs,python,live")
     ap.add_argument("--out", default="perf/results")
     ap.add_argument("--profile", default=None, help="perf record the bulk-1000 run into this file")
@@ -549,6 +552,8 @@ def main():
         if want("map"):
             print("collector, Kafka -> seed mapping -> output: drop (no HTTP, no sink) ...", file=sys.stderr)
             res["runs"].append(b.collector("map-drop", "bench", args.events, dict(base, output="drop")))
+        if args.repeat > 1:
+            res["repeats"] = repeats(b, args, base, want)
         if want("docs"):
             print("collector, docs example count 50 / 5s / max_in_flight 10 ...", file=sys.stderr)
             docs = dict(base, count=50, period="5s", max_in_flight=10)
@@ -596,6 +601,18 @@ def main():
         print(f"collector Kafka -> mapping (output: drop) / raw consume = {res['ratio_map_vs_raw']:.2f}")
     if "times_faster_than_python" in res:
         print(f"collector bulk-1000 is {res['times_faster_than_python']}x the Python baseline")
+    if res.get("repeats"):
+        print("\nrounds (raw consume, then the collector, back to back):")
+        for r in res["repeats"]["rounds"]:
+            line = f"  raw {r['raw']:>9,}"
+            for k in ("bulk", "map"):
+                if k in r:
+                    line += f"   {k} {r[k]:>9,} ({r[k] / r['raw']:.2f}, {r[k + '_cpu']} CPU s/M)"
+            print(line)
+        for k in ("bulk", "map"):
+            if k in res["repeats"]:
+                q = res["repeats"][k]
+                print(f"  {k} / raw: median {q['median']:.2f}, range {q['min']:.2f}-{q['max']:.2f}")
     if res.get("sweep"):
         print("\ntuning sweep:")
         for r in res["sweep"]:
@@ -603,6 +620,31 @@ def main():
                   f"CPU {r['cpu_s_per_million']} s/M  RSS {r['peak_rss_mb']} MB")
     print(f"\nwrote {args.out}/e2e-{stamp}.json, {args.out}/latest.json, {args.out}/e2e.svg (logs in {b.logs})")
     return 0
+
+
+def repeats(b, args, base, want):
+    """Rounds of (raw consume, bulk, map) back to back. On a shared machine the speed the
+    neighbours leave moves by tens of percent within minutes, so each ratio is taken against
+    the raw rate measured just before it, and the spread is reported with the median."""
+    rounds = []
+    for i in range(args.repeat):
+        print(f"round {i + 1}/{args.repeat}: raw, bulk, map ...", file=sys.stderr)
+        raw = b.raw_consume("bench", args.events)["events_per_sec"]
+        row = {"raw": raw}
+        if want("bulk"):
+            r = b.collector("bulk-1000", "bench", args.events, base)
+            row.update(bulk=r["events_per_sec"], bulk_cpu=r["cpu_s_per_million"])
+        if want("map"):
+            r = b.collector("map-drop", "bench", args.events, dict(base, output="drop"))
+            row.update(map=r["events_per_sec"], map_cpu=r["cpu_s_per_million"])
+        rounds.append(row)
+    summary = {"rounds": rounds}
+    for k in ("bulk", "map"):
+        ratios = sorted(r[k] / r["raw"] for r in rounds if k in r and r["raw"])
+        if ratios:
+            summary[k] = {"median": round(ratios[len(ratios) // 2], 3),
+                          "min": round(ratios[0], 3), "max": round(ratios[-1], 3)}
+    return summary
 
 
 def sweep(b, args, base):
