@@ -4,9 +4,9 @@
 //! input thread ──bounded──▶ N processor threads ──bounded──▶ output (its own threads)
 //! ```
 //! Messages and events travel in chunks (see [`crate::input::Chunk`]): one channel operation
-//! per chunk. A full channel blocks the stage before it. Stop: the input stops and drops its sender; the
-//! processors finish what is queued and drop theirs; the output flushes and returns; then the
-//! input (which may still hold offsets to commit) is told everything drained.
+//! per chunk. A full channel blocks the stage before it. Stop: the input stops and drops its
+//! sender; the processors finish what is queued and drop theirs; the output flushes and
+//! returns; then the input (which may still hold offsets to commit) is told everything drained.
 
 mod control;
 pub mod signals;

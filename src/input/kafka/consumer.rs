@@ -103,8 +103,8 @@ impl Loop {
             // One clock read per chunk (a clock read per message was a tenth of this thread's
             // time): its messages were all at hand together.
             let received = Some(Instant::now());
-            for m in &mut chunk {
-                m.origin.received_at = received;
+            for msg in &mut chunk {
+                msg.origin.received_at = received;
             }
             let n = chunk.len() as u64;
             match out.try_send(chunk) {
