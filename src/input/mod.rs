@@ -61,9 +61,12 @@ pub fn chunk_len(cap: usize) -> usize {
     (cap / 4).clamp(1, CHUNK_MAX)
 }
 
-/// Channel slots, in chunks, for a buffer of `cap` messages: queued messages never exceed `cap`.
+/// Channel slots, in chunks, for a buffer of `cap` messages. A chunk an input had to hold back
+/// while the pipeline was full may have grown to twice [`chunk_len`] (the Kafka input keeps
+/// polling meanwhile), so queued messages never exceed `cap` (or two chunks, when `cap` is
+/// smaller than that).
 pub fn chunk_slots(cap: usize) -> usize {
-    (cap / chunk_len(cap)).max(1)
+    (cap / (2 * chunk_len(cap))).max(1)
 }
 
 /// One message as read from a source.
@@ -117,10 +120,16 @@ mod tests {
         for cap in [1, 2, 3, 4, 5, 7, 64, 255, 256, 1000, 4096, 16384, 100_000] {
             let (len, slots) = (chunk_len(cap), chunk_slots(cap));
             assert!((1..=CHUNK_MAX).contains(&len), "cap {cap}: chunk {len}");
-            assert!(len * slots <= cap, "cap {cap}: {slots} x {len}");
-            assert!(slots >= cap.min(4), "cap {cap}: only {slots} slots");
+            assert!(
+                2 * len * slots <= cap.max(2 * len),
+                "cap {cap}: {slots} x 2 x {len}"
+            );
+            assert!(
+                slots >= (cap / 2).clamp(1, 2),
+                "cap {cap}: only {slots} slots"
+            );
         }
-        assert_eq!((chunk_len(256), chunk_slots(256)), (64, 4));
-        assert_eq!((chunk_len(4096), chunk_slots(4096)), (256, 16));
+        assert_eq!((chunk_len(256), chunk_slots(256)), (64, 2));
+        assert_eq!((chunk_len(4096), chunk_slots(4096)), (256, 8));
     }
 }

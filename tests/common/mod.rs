@@ -337,9 +337,9 @@ impl Inbox {
     }
 
     /// The most messages the channel and this inbox can hold right now (every queued chunk
-    /// counted as full).
+    /// counted at the largest a chunk can be: twice the chunk length).
     pub fn len(&self) -> usize {
-        self.rx.len() * self.chunk_len + self.buf.borrow().len()
+        self.rx.len() * 2 * self.chunk_len + self.buf.borrow().len()
     }
 }
 

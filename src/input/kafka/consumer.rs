@@ -54,9 +54,10 @@ impl Loop {
     /// waits to fill up.
     fn consume(&self, out: &Sender<Chunk>, chunk_len: usize, ctl: &Control) -> anyhow::Result<()> {
         let m = metrics::get();
-        // The chunk polled but not yet taken by the pipeline. At most one: nothing is polled
-        // while it waits unless every partition is paused, and messages of paused partitions
-        // are dropped (and re-fetched after the resume), never added to it.
+        // The chunk polled but not yet taken by the pipeline. At most one, of at most two
+        // chunks' worth: while it waits, polling goes on (for the group's sake) and what it
+        // returns joins it until every partition is paused; messages of paused partitions are
+        // dropped (and re-fetched after the resume), never added to it.
         let mut stash: Option<Chunk> = None;
         let mut full_since: Option<Instant> = None;
         let mut next_tick = Instant::now() + TICK;
@@ -79,13 +80,19 @@ impl Loop {
                     }
                     Err(SendTimeoutError::Timeout(mut chunk)) => {
                         let since = *full_since.get_or_insert(now);
-                        if now.duration_since(since) >= self.stall_pause_after {
+                        if now.duration_since(since) >= self.stall_pause_after
+                            || chunk.len() >= 2 * chunk_len
+                        {
                             self.set_downstream_paused(true);
                         }
-                        if self.ctx().state.lock().downstream_paused {
-                            // Paused: polling only serves rebalances and keeps us in the group.
-                            self.poll_one(Duration::ZERO, &mut chunk)?;
-                        }
+                        // Poll on every slice of the wait, paused or not: a rebalance waits
+                        // for this consumer's revoke, which is served inside `poll`, and the
+                        // group's commits fail until then (a full pipeline moves a chunk at a
+                        // time, so "until a chunk is taken" was long enough to stall a join).
+                        // Unpaused, a message polled here joins the waiting chunk (at most
+                        // one chunk more, then everything pauses); paused, it is dropped and
+                        // fetched again after the resume.
+                        self.poll_one(Duration::ZERO, &mut chunk)?;
                         stash = Some(chunk);
                     }
                     Err(SendTimeoutError::Disconnected(_)) => return Ok(()),
@@ -178,6 +185,7 @@ impl Loop {
                 p.stored = None;
             }
             p.next = Some(offset + 1);
+            p.first.get_or_insert(offset);
             let ack = p.cp.track(offset);
             if !p.limit_paused && p.cp.in_flight() >= self.checkpoint_limit {
                 p.limit_paused = true;
@@ -389,8 +397,13 @@ impl Loop {
         let ctx = self.ctx();
         if ctx.group {
             match self.consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) => tracing::info!("final offsets committed"),
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Ok(()) => {
+                    ctx.mark_stored_committed();
+                    tracing::info!("final offsets committed")
+                }
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                    ctx.mark_stored_committed()
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "final commit failed; un-committed messages will be redelivered")
                 }

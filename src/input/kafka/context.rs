@@ -10,10 +10,10 @@ use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 
 use super::lag;
-use super::state::Assigned;
+use super::state::{Assigned, PartitionState};
 use crate::config::Secret;
 
 pub(crate) struct Ctx {
@@ -93,7 +93,17 @@ impl ConsumerContext for Ctx {
 
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         match result {
-            Ok(()) => tracing::trace!(partitions = offsets.count(), "offsets committed"),
+            Ok(()) => {
+                let mut st = self.state.lock();
+                for e in offsets.elements() {
+                    if let (Some(p), Offset::Offset(o)) =
+                        (st.get_mut(e.topic(), e.partition()), e.offset())
+                    {
+                        p.committed = p.committed.max(Some(o));
+                    }
+                }
+                tracing::trace!(partitions = offsets.count(), "offsets committed")
+            }
             // Nothing new was stored since the last commit.
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {
@@ -106,38 +116,62 @@ impl ConsumerContext for Ctx {
 impl Ctx {
     /// Store what is done for the revoked partitions, commit it, and forget them. Their
     /// un-acked messages go to the new owner from the committed offset; late acks land in the
-    /// dropped trackers and change nothing.
+    /// dropped trackers and change nothing. The log line says how many messages the next
+    /// owners read again (`redelivered`): what was in flight, plus, when this commit could
+    /// not be made, what was acked since the last one that was.
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
-        let done = {
+        let (done, mut gone) = {
             let mut st = self.state.lock();
             let done = st.take_watermarks(Some(tpl));
+            let mut gone = Vec::with_capacity(tpl.count());
             for e in tpl.elements() {
-                st.remove(e.topic(), e.partition());
+                gone.extend(st.remove(e.topic(), e.partition()));
                 lag::forget(e.topic(), e.partition());
             }
-            done
+            (done, gone)
         };
-        tracing::info!(partitions = tpl.count(), "partitions revoked");
+        let committed = self.commit_revoked(consumer, &done);
+        if committed {
+            gone.iter_mut()
+                .for_each(PartitionState::mark_stored_committed);
+        }
+        let redelivered: u64 = gone.iter().map(PartitionState::redelivered).sum();
+        tracing::info!(partitions = tpl.count(), redelivered, "partitions revoked");
+    }
+
+    /// The commit of a revoke; true if what was stored is now committed.
+    fn commit_revoked(&self, consumer: &BaseConsumer<Self>, done: &TopicPartitionList) -> bool {
         if !self.group || self.closing.load(Ordering::Acquire) {
-            return;
+            // The final commit (its outcome already in the states) came just before.
+            return false;
         }
         if consumer.assignment_lost() {
             tracing::warn!(
                 "assignment lost (session timed out); un-committed messages will be redelivered"
             );
-            return;
+            return false;
         }
+        let mut stored = true;
         if done.count() > 0 {
-            if let Err(e) = consumer.store_offsets(&done) {
+            if let Err(e) = consumer.store_offsets(done) {
+                // What was stored before still gets committed below.
                 tracing::warn!(error = %e, "could not store offsets of revoked partitions");
+                stored = false;
             }
         }
         match consumer.commit_consumer_state(CommitMode::Sync) {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => stored,
             Err(e) => {
-                tracing::warn!(error = %e, "commit on revoke failed; those messages will be redelivered")
+                tracing::warn!(error = %e, "commit on revoke failed; those messages will be redelivered");
+                false
             }
         }
+    }
+
+    /// The final commit succeeded: every owned partition's stored watermark is committed.
+    pub fn mark_stored_committed(&self) {
+        let mut st = self.state.lock();
+        st.iter_mut().for_each(|(_, p)| p.mark_stored_committed());
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {

@@ -20,6 +20,11 @@ pub(crate) struct PartitionState {
     pub next: Option<i64>,
     /// Last watermark handed to librdkafka's offset store.
     pub stored: Option<i64>,
+    /// First offset taken in this assignment: where the group's committed offset stood when
+    /// it began, as far as this member knows until one of its own commits succeeds.
+    pub first: Option<i64>,
+    /// Highest offset the group confirmed committing for this partition in this assignment.
+    pub committed: Option<i64>,
     /// Paused because `checkpoint_limit` messages are un-acked.
     pub limit_paused: bool,
     /// Lowest offset polled and dropped while paused before any message was taken in this
@@ -34,8 +39,30 @@ impl PartitionState {
             cp: Checkpointer::new(),
             next: None,
             stored: None,
+            first: None,
+            committed: None,
             limit_paused: false,
             dropped_from: None,
+        }
+    }
+}
+
+impl PartitionState {
+    /// Messages taken in this assignment that the partition's next owner reads again: all
+    /// from the last offset the group committed for it (or, without any commit of ours, from
+    /// the first one taken) up to the last taken. Acked ones among them come twice; the rest
+    /// (in flight, or filtered out) may.
+    pub fn redelivered(&self) -> u64 {
+        let (Some(next), Some(from)) = (self.next, self.committed.or(self.first)) else {
+            return 0;
+        };
+        next.saturating_sub(from).max(0) as u64
+    }
+
+    /// The offset store was committed: everything stored is now the group's.
+    pub fn mark_stored_committed(&mut self) {
+        if self.stored > self.committed {
+            self.committed = self.stored;
         }
     }
 }
