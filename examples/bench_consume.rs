@@ -215,7 +215,7 @@ fn input_alone(addr: &str, topic: &str, n: usize) -> anyhow::Result<f64> {
     let cfg: KafkaConfig = serde_yaml_ng::from_str(&kafka_yaml(addr, topic, "bench-input"))?;
     let cap = cfg.fetch_buffer_cap;
     let (tx, rx) = crossbeam_channel::bounded(chunk_slots(cap));
-    let input: Box<dyn Input> = Box::new(KafkaInput::new(cfg)?);
+    let input: Box<dyn Input> = Box::new(KafkaInput::new(cfg, false)?);
     let ctl = Control::new(Duration::from_secs(10));
     let c2 = ctl.clone();
     let t = std::thread::spawn(move || input.run(tx, chunk_len(cap), &c2));

@@ -166,3 +166,101 @@ fn coordinator_moves_and_commits_fail_then_recover() {
     let c = common::committed(&bs, "g-co", "co", 3);
     assert_eq!(c.values().sum::<i64>(), N as i64, "all committed: {c:?}");
 }
+
+/// A mapping that reads metadata gets each message's Kafka key and headers through the whole
+/// collector (the input copies them only when some processor reads metadata).
+#[test]
+fn mapping_reads_the_kafka_key_and_headers() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("meta", 2, 1).expect("topic");
+    let bootstrap = cluster.bootstrap_servers();
+    let p: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .expect("producer");
+    let n = 20;
+    for seq in 0..n {
+        let (body, key, tenant) = (
+            format!(r#"{{"seq":{seq}}}"#),
+            format!("cust-{seq}"),
+            format!("t{}", seq % 3),
+        );
+        let headers = OwnedHeaders::new().insert(Header {
+            key: "tenant",
+            value: Some(&tenant),
+        });
+        let rec = BaseRecord::to("meta")
+            .partition(seq % 2)
+            .key(&key)
+            .payload(&body)
+            .headers(headers);
+        p.send(rec).map_err(|(e, _)| e).expect("send");
+    }
+    p.flush(Duration::from_secs(30)).expect("flush");
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"http: {{enabled: false}}
+input:
+  kafka:
+    addresses: ['{bootstrap}']
+    topics: [meta]
+    consumer_group: g-meta
+    start_from_oldest: true
+pipeline:
+  processors:
+    - mapping: |
+        root.seq = this.seq
+        root.customer = @kafka_key
+        root.tenant = meta("tenant")
+        root.partition = metadata("kafka_partition")
+output:
+  stdout: {{}}
+logger: {{level: WARN}}
+"#
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flexprice-collector"))
+        .arg("-c")
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("collector");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = std::collections::BTreeMap::new();
+    while got.len() < n as usize {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("only {} of {n} lines: {got:?}", got.len());
+        };
+        let v: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+        got.insert(v["seq"].as_i64().expect("seq"), v);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    for (seq, v) in got {
+        assert_eq!(v["customer"], format!("cust-{seq}"), "{v}");
+        assert_eq!(v["tenant"], format!("t{}", seq % 3), "{v}");
+        // `metadata()` gives source metadata as text, like `meta()`.
+        assert_eq!(v["partition"], (seq % 2).to_string(), "{v}");
+    }
+}

@@ -97,6 +97,104 @@ impl std::fmt::Debug for Expr {
     }
 }
 
+impl Expr {
+    /// Call `f` on each expression directly inside this one (arguments, operands, branches,
+    /// match conditions, lambda bodies), in source order.
+    pub fn for_each_child<'e>(&'e self, f: &mut impl FnMut(&'e Expr)) {
+        match self {
+            Expr::Lit(_)
+            | Expr::Regex(..)
+            | Expr::This(_)
+            | Expr::Root(_)
+            | Expr::Local(..)
+            | Expr::Var(..)
+            | Expr::Meta(_)
+            | Expr::Apply(..) => {}
+            Expr::Get(x, _) | Expr::Not(x) | Expr::Neg(x) | Expr::Lambda(_, x) => f(x),
+            Expr::Index(a, b)
+            | Expr::Bin(_, a, b)
+            | Expr::Bracket(a, b)
+            | Expr::Or(a, b)
+            | Expr::Catch(a, b) => {
+                f(a);
+                f(b);
+            }
+            Expr::Call { args, .. } => args.iter().flatten().for_each(f),
+            Expr::Method { recv, args, .. } => {
+                f(recv);
+                args.iter().flatten().for_each(f);
+            }
+            Expr::If(branches, otherwise) => {
+                for (c, v) in branches {
+                    f(c);
+                    f(v);
+                }
+                if let Some(o) = otherwise {
+                    f(o);
+                }
+            }
+            Expr::Match(subject, arms) => {
+                if let Some(s) = subject {
+                    f(s);
+                }
+                for (pat, v) in arms {
+                    if let Pat::Cond(c) = pat {
+                        f(c);
+                    }
+                    f(v);
+                }
+            }
+            Expr::Array(items) => items.iter().for_each(f),
+            Expr::Object(kvs) => {
+                for (k, v) in kvs {
+                    f(k);
+                    f(v);
+                }
+            }
+        }
+    }
+
+    /// `pred` holds for this expression or any inside it.
+    pub fn any(&self, pred: &impl Fn(&Expr) -> bool) -> bool {
+        if pred(self) {
+            return true;
+        }
+        let mut found = false;
+        self.for_each_child(&mut |c| found = found || c.any(pred));
+        found
+    }
+
+    /// Reads the message's metadata (`@`, `meta(…)`, `metadata(…)`, `root_meta(…)`), which
+    /// falls back to the source's (Kafka key, headers, …).
+    pub fn reads_metadata(&self) -> bool {
+        self.any(&|e| match e {
+            Expr::Meta(_) => true,
+            Expr::Call { name, .. } => matches!(*name, "meta" | "metadata" | "root_meta"),
+            _ => false,
+        })
+    }
+}
+
+impl Stmt {
+    /// Every expression of this statement and of the statements nested in it.
+    pub fn for_each_expr<'e>(&'e self, f: &mut impl FnMut(&'e Expr)) {
+        match self {
+            Stmt::Assign { expr, .. } | Stmt::Let { expr, .. } => f(expr),
+            Stmt::If {
+                branches,
+                otherwise,
+                ..
+            } => {
+                for (cond, body) in branches {
+                    f(cond);
+                    body.iter().for_each(|s| s.for_each_expr(f));
+                }
+                otherwise.iter().flatten().for_each(|s| s.for_each_expr(f));
+            }
+        }
+    }
+}
+
 /// A short description of an expression, for error messages (`field this.a`, `number literal`).
 pub fn describe(e: &Expr) -> String {
     fn path(root: &str, segs: &[Seg]) -> String {

@@ -15,7 +15,7 @@
 //! the method chain instead of copied (the seed mapping copied every property key and string
 //! value of every event just to drop the originals a moment later).
 
-use super::ast::{Expr, Pat, Seg, Stmt, Target};
+use super::ast::{Expr, Seg, Stmt, Target};
 
 /// True when `stmts` is `root = this` followed by statements that never read, through `this`,
 /// a path an earlier one of them wrote.
@@ -146,33 +146,7 @@ fn edits(e: &Expr, path: &[String]) -> bool {
 
 /// `e` reads `root` (or may, through a named map) anywhere.
 fn reads_root(e: &Expr) -> bool {
-    match e {
-        Expr::Root(_) | Expr::Apply(..) => true,
-        Expr::Lit(_) | Expr::Regex(..) | Expr::This(_) | Expr::Local(..) | Expr::Var(..) => false,
-        Expr::Meta(_) => false,
-        Expr::Get(x, _) | Expr::Not(x) | Expr::Neg(x) | Expr::Lambda(_, x) => reads_root(x),
-        Expr::Index(a, b)
-        | Expr::Bin(_, a, b)
-        | Expr::Bracket(a, b)
-        | Expr::Or(a, b)
-        | Expr::Catch(a, b) => reads_root(a) || reads_root(b),
-        Expr::Call { args, .. } => args.iter().flatten().any(reads_root),
-        Expr::Method { recv, args, .. } => {
-            reads_root(recv) || args.iter().flatten().any(reads_root)
-        }
-        Expr::If(branches, otherwise) => {
-            branches.iter().any(|(c, v)| reads_root(c) || reads_root(v))
-                || otherwise.as_deref().is_some_and(reads_root)
-        }
-        Expr::Match(subject, arms) => {
-            subject.as_deref().is_some_and(reads_root)
-                || arms
-                    .iter()
-                    .any(|(pat, v)| matches!(pat, Pat::Cond(c) if reads_root(c)) || reads_root(v))
-        }
-        Expr::Array(items) => items.iter().any(reads_root),
-        Expr::Object(kvs) => kvs.iter().any(|(k, v)| reads_root(k) || reads_root(v)),
-    }
+    e.any(&|x| matches!(x, Expr::Root(_) | Expr::Apply(..)))
 }
 
 fn reads_ok(e: &Expr, writes: &[Vec<String>]) -> bool {
@@ -195,57 +169,10 @@ fn overlaps(read: &[Seg], write: &[String]) -> bool {
 
 /// Every `this` path read in `e` (`None`: a read that cannot be placed).
 fn this_reads<'e>(e: &'e Expr, out: &mut Vec<Option<&'e [Seg]>>) {
-    let mut each = |x: &'e Expr| this_reads(x, out);
     match e {
-        Expr::Lit(_)
-        | Expr::Regex(..)
-        | Expr::Root(_)
-        | Expr::Local(..)
-        | Expr::Var(..)
-        | Expr::Meta(_) => {}
         Expr::This(p) => out.push(Some(p)),
-        Expr::Get(x, _) | Expr::Not(x) | Expr::Neg(x) | Expr::Lambda(_, x) => each(x),
-        Expr::Index(a, b)
-        | Expr::Bin(_, a, b)
-        | Expr::Bracket(a, b)
-        | Expr::Or(a, b)
-        | Expr::Catch(a, b) => {
-            this_reads(a, out);
-            this_reads(b, out);
-        }
-        Expr::Call { args, .. } => args.iter().flatten().for_each(|a| this_reads(a, out)),
-        Expr::Method { recv, args, .. } => {
-            this_reads(recv, out);
-            args.iter().flatten().for_each(|a| this_reads(a, out));
-        }
-        Expr::If(branches, otherwise) => {
-            for (c, v) in branches {
-                this_reads(c, out);
-                this_reads(v, out);
-            }
-            if let Some(o) = otherwise {
-                this_reads(o, out);
-            }
-        }
-        Expr::Match(subject, arms) => {
-            if let Some(s) = subject {
-                this_reads(s, out);
-            }
-            for (pat, v) in arms {
-                if let Pat::Cond(c) = pat {
-                    this_reads(c, out);
-                }
-                this_reads(v, out);
-            }
-        }
-        Expr::Array(items) => items.iter().for_each(|a| this_reads(a, out)),
-        Expr::Object(kvs) => {
-            for (k, v) in kvs {
-                this_reads(k, out);
-                this_reads(v, out);
-            }
-        }
         Expr::Apply(..) => out.push(None),
+        _ => e.for_each_child(&mut |x| this_reads(x, out)),
     }
 }
 

@@ -17,6 +17,13 @@ pub struct Interpolated {
 }
 
 impl Interpolated {
+    /// One of its queries reads metadata (see [`super::Mapping::reads_metadata`]).
+    pub fn reads_metadata(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Query(q) if q.reads_metadata()))
+    }
+
     pub fn compile(src: &str) -> Result<Interpolated, ParseError> {
         let mut pieces = Vec::new();
         let mut rest = src;

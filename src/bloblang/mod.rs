@@ -75,6 +75,17 @@ impl Mapping {
         })
     }
 
+    /// Reads metadata anywhere (named maps included): only then does a message's source
+    /// metadata (Kafka key and headers) need to be carried to the processors.
+    pub fn reads_metadata(&self) -> bool {
+        let c = &*self.inner;
+        let mut found = false;
+        for s in c.stmts.iter().chain(c.maps.values().flatten()) {
+            s.for_each_expr(&mut |e| found = found || e.reads_metadata());
+        }
+        found
+    }
+
     /// Run as a `mapping`: build a new document from `input`.
     pub fn exec(&self, input: &Value, msg: MessageEnv<'_>) -> Result<Outcome, ExecError> {
         let st = self.run(&self.inner.stmts, Some(input), None, msg)?;
@@ -196,6 +207,11 @@ impl Query {
             expr: Arc::new(expr),
             nvars,
         })
+    }
+
+    /// Reads metadata (see [`Mapping::reads_metadata`]).
+    pub fn reads_metadata(&self) -> bool {
+        self.expr.reads_metadata()
     }
 
     /// Evaluate against a document and its metadata; `None` when it yields no value.

@@ -157,3 +157,31 @@ fn deepest_accepted_document_fits_a_processor_thread_stack() {
         .join()
         .expect("no stack overflow, no panic");
 }
+
+#[test]
+fn a_mapping_says_whether_it_reads_metadata() {
+    let reads = |src: &str| Mapping::compile(src).expect(src).reads_metadata();
+    for src in [
+        "root.k = @kafka_key",
+        "root = @",
+        "root.t = meta(\"tenant\")",
+        "root.t = metadata(\"tenant\")",
+        "root.t = root_meta(\"tenant\")",
+        "root = if @kafka_key == \"a\" { this } else { deleted() }",
+        "if meta(\"x\") != null { root.a = 1 }",
+        "root.p = this.props.map_each(p -> p.value + @suffix)",
+        "root = match this { this.a == @x => 1, _ => 2 }",
+        "map m {\n  root.k = @kafka_key\n}\nroot = this.apply(\"m\")",
+        "let k = @kafka_key\nroot.k = $k",
+    ] {
+        assert!(reads(src), "{src}");
+    }
+    for src in [
+        "root = this",
+        "root.properties = this.properties.map_each(p -> p.value.string())",
+        "meta tenant = \"a\"\nroot = this",
+        "root.s = \"@kafka_key meta(x)\"",
+    ] {
+        assert!(!reads(src), "{src}");
+    }
+}

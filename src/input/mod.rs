@@ -36,9 +36,11 @@ impl InputConfig {
     }
 
     /// Build the input. Errors name the problem (unreachable file, bad mapping, …).
-    pub fn build(&self) -> anyhow::Result<Box<dyn Input>> {
+    /// `metadata`: a processor reads message metadata, so the source's (a Kafka message's key
+    /// and headers, which cost a copy and a parse each) must come along.
+    pub fn build(&self, metadata: bool) -> anyhow::Result<Box<dyn Input>> {
         Ok(match self {
-            InputConfig::Kafka(c) => Box::new(kafka::KafkaInput::new(c.clone())?),
+            InputConfig::Kafka(c) => Box::new(kafka::KafkaInput::new(c.clone(), metadata)?),
             InputConfig::Generate(c) => Box::new(generate::GenerateInput::new(c)?),
             InputConfig::Stdin(c) => Box::new(stdin::StdinInput::new(c)),
             InputConfig::File(c) => Box::new(file::FileInput::new(c)),

@@ -52,4 +52,8 @@ impl Processor for BloblangProcessor {
         .map_err(|e| ProcessError::new(e.0))?;
         Ok(if kept { Step::Continue } else { Step::Drop })
     }
+
+    fn reads_metadata(&self) -> bool {
+        self.mapping.reads_metadata()
+    }
 }

@@ -120,4 +120,8 @@ impl Processor for LogProcessor {
         }
         Ok(Step::Continue)
     }
+
+    fn reads_metadata(&self) -> bool {
+        self.message.reads_metadata() || self.fields.as_ref().is_some_and(Mapping::reads_metadata)
+    }
 }

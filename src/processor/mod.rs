@@ -138,6 +138,13 @@ impl std::fmt::Display for ProcessError {
 
 pub trait Processor: Send + Sync {
     fn process(&self, part: &mut Part) -> Result<Step, ProcessError>;
+
+    /// Reads a message's metadata: only then does the input carry each message's source
+    /// metadata that costs a copy (a Kafka key, parsed headers) to the pipeline. True unless
+    /// a processor knows better.
+    fn reads_metadata(&self) -> bool {
+        true
+    }
 }
 
 struct Noop;
@@ -145,5 +152,9 @@ struct Noop;
 impl Processor for Noop {
     fn process(&self, _: &mut Part) -> Result<Step, ProcessError> {
         Ok(Step::Continue)
+    }
+
+    fn reads_metadata(&self) -> bool {
+        false
     }
 }

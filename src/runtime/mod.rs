@@ -85,7 +85,8 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
         .collect::<anyhow::Result<Vec<_>>>()?
         .into();
     let output = config.output.build().context("output")?;
-    let input = config.input.build().context("input")?;
+    let metadata = processors.iter().any(|p| p.reads_metadata());
+    let input = config.input.build(metadata).context("input")?;
     let encoder = output.encoder();
     let capacity = match &config.input {
         InputConfig::Kafka(k) => k.fetch_buffer_cap,

@@ -351,7 +351,7 @@ impl Running {
         let cap = cfg.fetch_buffer_cap;
         let chunk_len = chunk_len(cap);
         let (tx, rx) = crossbeam_channel::bounded(chunk_slots(cap));
-        let input: Box<dyn Input> = Box::new(KafkaInput::new(cfg).expect("kafka input"));
+        let input: Box<dyn Input> = Box::new(KafkaInput::new(cfg, true).expect("kafka input"));
         let ctl = Control::new(shutdown);
         let c2 = ctl.clone();
         let thread = std::thread::Builder::new()

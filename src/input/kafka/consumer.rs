@@ -33,6 +33,8 @@ pub(crate) struct Loop {
     /// never gets this member evicted. Short stalls (normal backpressure) just block, which
     /// keeps librdkafka's prefetched messages instead of discarding them on pause.
     pub stall_pause_after: Duration,
+    /// Copy keys and headers into each message's origin (a processor reads metadata).
+    pub metadata: bool,
 }
 
 impl Loop {
@@ -219,8 +221,11 @@ impl Loop {
                 return None;
             }
         };
-        let headers = msg
-            .headers()
+        // Asking for the headers parses them (allocations even when there are none).
+        let headers = self
+            .metadata
+            .then(|| msg.headers())
+            .flatten()
             .map(|hs| {
                 hs.iter()
                     .map(|h| {
@@ -239,7 +244,7 @@ impl Loop {
                 partition,
                 offset,
                 timestamp_ms: msg.timestamp().to_millis(),
-                key: msg.key().map(<[u8]>::to_vec),
+                key: msg.key().filter(|_| self.metadata).map(<[u8]>::to_vec),
                 headers,
                 received_at: None,
             },

@@ -39,12 +39,19 @@ use topics::Topics;
 pub struct KafkaInput {
     config: KafkaConfig,
     topics: Topics,
+    /// Copy each message's key and headers into its origin (only when a processor reads
+    /// metadata: parsing headers was a sixth of the input thread's time).
+    metadata: bool,
 }
 
 impl KafkaInput {
-    pub fn new(config: KafkaConfig) -> anyhow::Result<KafkaInput> {
+    pub fn new(config: KafkaConfig, metadata: bool) -> anyhow::Result<KafkaInput> {
         let topics = topics::parse(&config.topics).context("input.kafka.topics")?;
-        Ok(KafkaInput { config, topics })
+        Ok(KafkaInput {
+            config,
+            topics,
+            metadata,
+        })
     }
 
     fn connect(&self) -> anyhow::Result<consumer::Loop> {
@@ -109,6 +116,7 @@ impl KafkaInput {
         Ok(consumer::Loop {
             consumer,
             checkpoint_limit: c.checkpoint_limit.max(1),
+            metadata: self.metadata,
             stall_pause_after: Duration::from_millis((max_poll / 10).clamp(10, 1000)),
         })
     }
