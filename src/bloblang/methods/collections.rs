@@ -45,19 +45,42 @@ fn apply_one<'a>(
     }
 }
 
+/// Where `map_each` over an owned collection puts an element's result: replaced or kept
+/// (true), or removed (false). The first failure is kept for the caller to return.
+fn settle(step: Result<Step, Fail>, item: &mut Value, failed: &mut Option<Fail>) -> bool {
+    match step {
+        Ok(Step::Same) => true,
+        Ok(Step::New(n)) => {
+            *item = n;
+            true
+        }
+        Ok(Step::Remove) => false,
+        Err(e) => {
+            *failed = Some(e);
+            true
+        }
+    }
+}
+
 pub fn map_each<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let f = query(args, 0);
-    match v {
-        Cow::Owned(Value::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                match apply_one(cx, f, Subj::V(&item), &item)? {
-                    Step::Same => out.push(item),
-                    Step::New(n) => out.push(n),
-                    Step::Remove => {}
-                }
-            }
-            ok(Value::Array(out))
+    let mut failed = None;
+    let out = match v {
+        // An owned collection is rewritten where it is: no second vector, and an object's
+        // keys stay in place (already sorted), so nothing is rebuilt.
+        Cow::Owned(Value::Array(mut items)) => {
+            items.retain_mut(|item| {
+                // After a failure the rest is kept untouched (and then dropped).
+                failed.is_some() || settle(apply_one(cx, f, Subj::V(item), item), item, &mut failed)
+            });
+            Value::Array(items)
+        }
+        Cow::Owned(Value::Object(mut m)) => {
+            m.retain(|k, item| {
+                failed.is_some()
+                    || settle(apply_one(cx, f, Subj::Kv(k, item), item), item, &mut failed)
+            });
+            Value::Object(m)
         }
         Cow::Borrowed(Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
@@ -68,21 +91,10 @@ pub fn map_each<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
                     Step::Remove => {}
                 }
             }
-            ok(Value::Array(out))
+            Value::Array(out)
         }
         // Entries come out of a map in key order, so the new map is bulk-built from a sorted
         // run (`FromIterator`) instead of searched and split key by key.
-        Cow::Owned(Value::Object(m)) => {
-            let mut out = Vec::with_capacity(m.len());
-            for (k, item) in m {
-                match apply_one(cx, f, Subj::Kv(&k, &item), &item)? {
-                    Step::Same => out.push((k, item)),
-                    Step::New(n) => out.push((k, n)),
-                    Step::Remove => {}
-                }
-            }
-            ok(Value::Object(out.into_iter().collect()))
-        }
         Cow::Borrowed(Value::Object(m)) => {
             let mut out = Vec::with_capacity(m.len());
             for (k, item) in m {
@@ -92,9 +104,13 @@ pub fn map_each<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
                     Step::Remove => {}
                 }
             }
-            ok(Value::Object(out.into_iter().collect()))
+            Value::Object(out.into_iter().collect())
         }
-        other => Err(expected("object or array", &other)),
+        other => return Err(expected("object or array", &other)),
+    };
+    match failed {
+        Some(e) => Err(e),
+        None => ok(out),
     }
 }
 
