@@ -637,6 +637,13 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
+    // Nearly every string an event carries is short and plain: one word-at-a-time check over
+    // all of it (the tail padded), then one copy.
+    if !needs_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     // Runs of plain bytes are copied whole (this loop was the encoder's biggest cost).
     while let Some(off) = find_escape(&bytes[start..]) {
@@ -662,22 +669,46 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// Position of the first byte a JSON string must escape. Eight bytes per step (SWAR: a word
-/// has a byte below 0x20, or equal to `"` or `\`, exactly when the classic "has a zero
-/// byte" test fires on it), then the table for the word that has one.
-fn find_escape(bytes: &[u8]) -> Option<usize> {
+/// A word of 8 string bytes holds one a JSON string must escape: a byte below 0x20, `"` or
+/// `\` (SWAR: each is the classic "has a zero byte" test on the word, or on the word XOR the
+/// byte repeated).
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * b'"' as u64);
+    let quote = q.wrapping_sub(ONES) & !q;
+    let bs = w ^ (ONES * b'\\' as u64);
+    let backslash = bs.wrapping_sub(ONES) & !bs;
+    (below_space | quote | backslash) & HIGH != 0
+}
+
+/// Whether any byte of `bytes` must be escaped, a word at a time; the last partial word is
+/// padded with spaces (which never need escaping).
+fn needs_escape(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        if word_needs_escape(u64::from_le_bytes(word)) {
+            return true;
+        }
+    }
+    let tail = words.remainder();
+    let mut word = [b' '; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    !tail.is_empty() && word_needs_escape(u64::from_le_bytes(word))
+}
+
+/// Position of the first byte a JSON string must escape: eight bytes per step while no word
+/// has one, then the table for the word that does.
+fn find_escape(bytes: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i + 8 <= bytes.len() {
         let mut word = [0u8; 8];
         word.copy_from_slice(&bytes[i..i + 8]);
-        let w = u64::from_le_bytes(word);
-        let below_space = w.wrapping_sub(ONES * 0x20) & !w;
-        let quote = (w ^ (ONES * b'"' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'"' as u64));
-        let backslash =
-            (w ^ (ONES * b'\\' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'\\' as u64));
-        if (below_space | quote | backslash) & HIGH != 0 {
+        if word_needs_escape(u64::from_le_bytes(word)) {
             break;
         }
         i += 8;
@@ -741,6 +772,24 @@ mod write_tests {
         let mut out = Vec::new();
         write_json_str(&all, &mut out);
         assert_eq!(serde_json::from_slice::<String>(&out).ok(), Some(all));
+    }
+
+    #[test]
+    fn the_word_check_agrees_with_the_table_for_every_byte_at_every_offset() {
+        for len in 1..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    assert_eq!(
+                        needs_escape(&bytes),
+                        NEEDS_ESCAPE[b as usize],
+                        "byte {b:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+        assert!(!needs_escape(b""));
     }
 
     #[test]
