@@ -327,9 +327,10 @@ fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
     let mut run = Running::start(config(
         s.addr(),
         &dlq,
-        // A's retries wait >= 400 ms: B and C go out well before them.
+        // A's retries wait >= 1.6 s: B and C go out well before them, even on a loaded
+        // machine (with 500 ms, B once came after A's retry when other test binaries ran).
         json!({"retry_max_attempts": 1, "batching": {"count": 5, "period": "10ms"},
-               "retry_backoff": {"initial_interval": "500ms", "max_interval": "500ms"}}),
+               "retry_backoff": {"initial_interval": "2s", "max_interval": "2s"}}),
     ));
     let failures = |k: u64| {
         wait_until(Duration::from_secs(5), || {
