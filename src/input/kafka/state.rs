@@ -45,9 +45,7 @@ impl PartitionState {
             dropped_from: None,
         }
     }
-}
 
-impl PartitionState {
     /// Messages taken in this assignment that the partition's next owner reads again: all
     /// from the last offset the group committed for it (or, without any commit of ours, from
     /// the first one taken) up to the last taken. Acked ones among them come twice; the rest
@@ -144,5 +142,26 @@ impl Assigned {
             }
         }
         tpl
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redelivered_counts_from_the_last_commit_or_the_first_message() {
+        let mut p = PartitionState::new(Arc::from("t"));
+        assert_eq!(p.redelivered(), 0, "nothing taken");
+        p.first = Some(100);
+        p.next = Some(150);
+        assert_eq!(p.redelivered(), 50, "no commit of ours: all taken");
+        p.stored = Some(140);
+        p.mark_stored_committed();
+        assert_eq!(p.committed, Some(140));
+        assert_eq!(p.redelivered(), 10, "only what is past the commit");
+        p.stored = Some(120); // an older store never moves the commit back
+        p.mark_stored_committed();
+        assert_eq!(p.committed, Some(140));
     }
 }
