@@ -637,17 +637,15 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
     out.reserve(s.len() + 2);
     out.push(b'"');
     let bytes = s.as_bytes();
-    // Nearly every string an event carries is short and plain: one word-at-a-time check over
-    // all of it (the tail padded), then one copy.
-    if !needs_escape(bytes) {
+    // Nearly every string an event carries is plain: one check, one copy.
+    let Some(first) = find_escape(bytes) else {
         out.extend_from_slice(bytes);
         out.push(b'"');
         return;
-    }
-    let mut start = 0;
+    };
     // Runs of plain bytes are copied whole (this loop was the encoder's biggest cost).
-    while let Some(off) = find_escape(&bytes[start..]) {
-        let i = start + off;
+    let (mut start, mut next) = (0, Some(first));
+    while let Some(i) = next {
         out.extend_from_slice(&bytes[start..i]);
         let b = bytes[i];
         match b {
@@ -664,6 +662,7 @@ pub fn write_json_str(s: &str, out: &mut Vec<u8>) {
             }
         }
         start = i + 1;
+        next = find_escape(&bytes[start..]).map(|off| start + off);
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
@@ -684,39 +683,34 @@ fn word_needs_escape(w: u64) -> bool {
     (below_space | quote | backslash) & HIGH != 0
 }
 
-/// Whether any byte of `bytes` must be escaped, a word at a time; the last partial word is
-/// padded with spaces (which never need escaping).
-fn needs_escape(bytes: &[u8]) -> bool {
+/// Position of the first byte a JSON string must escape: eight bytes per step while no word
+/// has one, the last partial word padded with spaces (which never need escaping), so a plain
+/// string (nearly every string an event carries) is never looked at byte by byte; then the
+/// table for the word that has one.
+#[inline]
+fn find_escape(bytes: &[u8]) -> Option<usize> {
+    let first_from = |from: usize| {
+        bytes[from..]
+            .iter()
+            .position(|&b| NEEDS_ESCAPE[b as usize])
+            .map(|p| from + p)
+    };
     let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
+    for (n, w) in (&mut words).enumerate() {
         let mut word = [0u8; 8];
         word.copy_from_slice(w);
         if word_needs_escape(u64::from_le_bytes(word)) {
-            return true;
+            return first_from(n * 8);
         }
     }
     let tail = words.remainder();
     let mut word = [b' '; 8];
     word[..tail.len()].copy_from_slice(tail);
-    !tail.is_empty() && word_needs_escape(u64::from_le_bytes(word))
-}
-
-/// Position of the first byte a JSON string must escape: eight bytes per step while no word
-/// has one, then the table for the word that does.
-fn find_escape(bytes: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while i + 8 <= bytes.len() {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&bytes[i..i + 8]);
-        if word_needs_escape(u64::from_le_bytes(word)) {
-            break;
-        }
-        i += 8;
+    if word_needs_escape(u64::from_le_bytes(word)) {
+        first_from(bytes.len() - tail.len())
+    } else {
+        None
     }
-    bytes[i..]
-        .iter()
-        .position(|&b| NEEDS_ESCAPE[b as usize])
-        .map(|p| i + p)
 }
 
 /// Bytes a JSON string must escape: control characters, `"` and `\`.
@@ -782,14 +776,14 @@ mod write_tests {
                     let mut bytes = vec![b'a'; len];
                     bytes[at] = b;
                     assert_eq!(
-                        needs_escape(&bytes),
-                        NEEDS_ESCAPE[b as usize],
+                        find_escape(&bytes),
+                        NEEDS_ESCAPE[b as usize].then_some(at),
                         "byte {b:#x} at {at} of {len}"
                     );
                 }
             }
         }
-        assert!(!needs_escape(b""));
+        assert_eq!(find_escape(b""), None);
     }
 
     #[test]
