@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
 use flexprice_collector::bloblang::{Map, Value};
 use flexprice_collector::delivery::Checkpointer;
 use flexprice_collector::input::{Origin, CHUNK_MAX};
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};
 use flexprice_collector::runtime::Control;
-use flexprice_collector::sink::{Sink, SinkConfig};
 
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()
@@ -26,10 +26,10 @@ fn main() -> anyhow::Result<()> {
     let n = arg(1, 500_000);
     let count = arg(2, 1000);
     let in_flight = arg(3, 4);
-    let sink = Sink::start(SinkConfig {
+    let sink = ApiDouble::start(ApiDoubleConfig {
         api_key: "bench-key".into(),
         threads: 4,
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })?;
     let dir = std::env::temp_dir().join(format!("flexprice-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;

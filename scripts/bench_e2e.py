@@ -182,7 +182,7 @@ class Bench:
     def start_sink(self, name):
         """A fresh sink per run, so its unique-event count is this run's alone."""
         p = subprocess.Popen(
-            [os.path.join(self.bin, "flexprice-sink"), "--listen", "127.0.0.1:0",
+            [os.path.join(self.bin, "flexprice-api-double"), "--listen", "127.0.0.1:0",
              "--api-key", "bench-key", "--threads", str(self.a.sink_threads)],
             stdout=subprocess.PIPE, stderr=self.log(f"sink-{name}"), stdin=subprocess.DEVNULL, text=True,
         )

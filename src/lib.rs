@@ -7,10 +7,8 @@
 pub mod bloblang;
 pub mod config;
 pub mod delivery;
-pub mod demo;
 pub mod input;
 pub mod observe;
 pub mod output;
 pub mod processor;
 pub mod runtime;
-pub mod sink;

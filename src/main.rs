@@ -43,23 +43,6 @@ enum Command {
     Lint(LintCmd),
     Echo(EchoCmd),
     Blobl(BloblCmd),
-    Demo(DemoCmd),
-}
-
-/// Run the main job end to end on an embedded default: an in-process mock Kafka cluster, the
-/// bundled Flexprice-compatible API sink, sample usage events; then print what happened.
-#[derive(FromArgs)]
-#[argh(subcommand, name = "demo")]
-struct DemoCmd {
-    /// usage events to produce (default 200000)
-    #[argh(option, default = "200_000")]
-    events: u64,
-    /// topic partitions (default 4)
-    #[argh(option, default = "4")]
-    partitions: i32,
-    /// make one event in N invalid (no customer id) to show dead-lettering; 0 = none (default 10000)
-    #[argh(option, default = "10_000")]
-    invalid_every: u64,
 }
 
 /// Run a Bloblang mapping over JSON lines from stdin, like `bento blobl`: a string result is
@@ -121,20 +104,6 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Blobl(b)) => blobl::run(b.mapping, b.file),
-        Some(Command::Demo(d)) => {
-            let opts = flexprice_collector::demo::DemoOptions {
-                events: d.events,
-                partitions: d.partitions,
-                invalid_every: d.invalid_every,
-            };
-            match flexprice_collector::demo::run(&opts) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("demo failed: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
         Some(Command::Run(r)) => run(&r.config, cli.log_level.as_deref()),
         None => match cli.config {
             Some(path) => run(&path, cli.log_level.as_deref()),

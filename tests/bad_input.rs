@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{committed, create_topic, free_port, wait_until, Broker};
-use flexprice_collector::sink::{Sink, SinkConfig};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
 use rdkafka::message::DeliveryResult;
@@ -340,7 +340,7 @@ fn dead_letters(path: &Path) -> Vec<serde_json::Value> {
 fn bad_input_is_dead_lettered_with_its_reason_and_the_pipeline_keeps_going() {
     let broker = Broker::start();
     create_topic(&broker.addr, TOPIC, 1);
-    let sink = Sink::start(SinkConfig::default()).expect("sink");
+    let sink = ApiDouble::start(ApiDoubleConfig::default()).expect("sink");
     let dir = tempfile::tempdir().expect("tempdir");
     let dlq = dir.path().join("dead-letter.jsonl");
 

@@ -7,8 +7,8 @@ mod output_harness;
 use std::time::{Duration, Instant};
 
 use common::{create_topic, Broker};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
 use flexprice_collector::output::flexprice::FlexpriceConfig;
-use flexprice_collector::sink::{Faults, Sink, SinkConfig};
 use output_harness::Running;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message as _, Offset, TopicPartitionList};
@@ -17,14 +17,14 @@ use serde_json::json;
 const KEY: &str = "test-key";
 const WAIT: Duration = Duration::from_secs(20);
 
-fn sink() -> Sink {
-    Sink::start(SinkConfig {
+fn sink() -> ApiDouble {
+    ApiDouble::start(ApiDoubleConfig {
         api_key: KEY.into(),
         faults: Faults {
             reject_event_names: vec!["bad".into()],
             ..Faults::default()
         },
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink starts")
 }

@@ -16,7 +16,7 @@ use fault_harness::{
     events, expected_ids, mock_expected, mock_produce, report, scaled, sink_on, wait_for, Cfg,
     Collector, DurableBroker, Tally,
 };
-use flexprice_collector::sink::Faults;
+use flexprice_api_double::Faults;
 use rdkafka::mocking::{MockCluster, MockCoordinator};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
@@ -29,7 +29,7 @@ fn any_port() -> SocketAddr {
 
 /// Slow enough that the load is still running when the faults land: 4 senders × 20 events
 /// per 40 ms request ≈ 2k events/s.
-fn paced_sink() -> flexprice_collector::sink::Sink {
+fn paced_sink() -> flexprice_api_double::ApiDouble {
     sink_on(
         any_port(),
         Faults {

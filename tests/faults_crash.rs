@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::{create_topic, produce, Broker};
 use fault_harness::{events, expected_ids, report, sink_on, wait_for, Cfg, Collector, Rng, Tally};
-use flexprice_collector::sink::Faults;
+use flexprice_api_double::Faults;
 
 const P: i32 = 4;
 const LIMIT: usize = 256;

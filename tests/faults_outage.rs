@@ -17,7 +17,7 @@ use fault_harness::{
     events, metric, mock_expected, mock_produce, report, scaled, sink_recording, wait_for, Cfg,
     Collector, RssSampler, Tally,
 };
-use flexprice_collector::sink::Faults;
+use flexprice_api_double::Faults;
 use rdkafka::mocking::MockCluster;
 
 const P: i32 = 4;

@@ -14,7 +14,7 @@ use fault_harness::{
     events, expected_ids, mock_expected, mock_produce, report, sink_on, wait_for, Cfg, Collector,
     Tally,
 };
-use flexprice_collector::sink::Faults;
+use flexprice_api_double::Faults;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 

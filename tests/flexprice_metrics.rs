@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
 use flexprice_collector::bloblang::{Map, Value};
 use flexprice_collector::delivery::Checkpointer;
 use flexprice_collector::input::Origin;
@@ -11,18 +12,17 @@ use flexprice_collector::observe::metrics;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};
 use flexprice_collector::runtime::Control;
-use flexprice_collector::sink::{Faults, Sink, SinkConfig};
 
 #[test]
 fn counters_match_what_happened() {
-    let sink = Sink::start(SinkConfig {
+    let sink = ApiDouble::start(ApiDoubleConfig {
         api_key: "k".into(),
         faults: Faults {
             script: vec![503],
             reject_event_names: vec!["bad".into()],
             ..Faults::default()
         },
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink");
     let dir = tempfile::tempdir().expect("tempdir");

@@ -11,22 +11,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
 use flexprice_collector::delivery::Checkpointer;
 use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};
 use flexprice_collector::runtime::Control;
-use flexprice_collector::sink::{Faults, Sink, SinkConfig};
 use output_harness::{to_value, Running};
 use serde_json::json;
 
 const KEY: &str = "test-key";
 
-fn sink(faults: Faults) -> Sink {
-    Sink::start(SinkConfig {
+fn sink(faults: Faults) -> ApiDouble {
+    ApiDouble::start(ApiDoubleConfig {
         api_key: KEY.into(),
         faults,
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink starts")
 }
@@ -535,10 +535,10 @@ fn an_outage_holds_batches_past_the_retry_budget_instead_of_dead_lettering() {
         !dead_letters(&dlq).is_empty() || run.cp.acked_total() > 0
     });
     assert!(held, "an outage must not dead-letter or ack");
-    let s = Sink::start(SinkConfig {
+    let s = ApiDouble::start(ApiDoubleConfig {
         listen: addr,
         api_key: KEY.into(),
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink on the same port");
     assert!(wait_until(Duration::from_secs(5), || run.cp.watermark() == Some(1)));

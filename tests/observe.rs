@@ -541,15 +541,15 @@ fn ready_flips_with_reported_connection_state() {
 /// away and /ready says so.
 #[test]
 fn metrics_agree_with_the_sink_and_ready_follows_the_api() {
-    use flexprice_collector::sink::{Faults, Sink, SinkConfig};
-    let sink = Sink::start(SinkConfig {
+    use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
+    let sink = ApiDouble::start(ApiDoubleConfig {
         api_key: "k-metrics".into(),
         faults: Faults {
             script: vec![503], // the first request fails and is retried
             reject_event_names: vec!["bad".into()],
             ..Faults::default()
         },
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink");
     let dead = tempfile::tempdir().expect("tmp");

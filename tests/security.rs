@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::free_port;
-use flexprice_collector::sink::{Sink, SinkConfig, SinkTls};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Tls};
 
 const BIN: &str = env!("CARGO_BIN_EXE_flexprice-collector");
 const WAIT: Duration = Duration::from_secs(60);
@@ -23,14 +23,14 @@ fn self_signed() -> (String, String) {
     (ck.cert.pem(), ck.key_pair.serialize_pem())
 }
 
-fn https_sink(cert: &str, key: &str, api_key: &str) -> Sink {
-    Sink::start(SinkConfig {
+fn https_sink(cert: &str, key: &str, api_key: &str) -> ApiDouble {
+    ApiDouble::start(ApiDoubleConfig {
         api_key: api_key.into(),
-        tls: Some(SinkTls {
+        tls: Some(Tls {
             cert_chain_pem: cert.as_bytes().to_vec(),
             private_key_pem: key.as_bytes().to_vec(),
         }),
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("https sink")
 }
@@ -234,55 +234,6 @@ fn api_tls_is_verified_by_default_and_root_cas_file_trusts_a_private_ca() {
     assert!(text(&out).contains("junk.pem"), "{}", text(&out));
 }
 
-/// The sink binary serves HTTPS with --tls-cert/--tls-key (and refuses one without the other).
-#[test]
-fn sink_binary_serves_https() {
-    let (cert, key) = self_signed();
-    let dir = tempfile::tempdir().expect("tmp");
-    let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
-    std::fs::write(&c, &cert).expect("cert");
-    std::fs::write(&k, &key).expect("key");
-    let out = Command::new(env!("CARGO_BIN_EXE_flexprice-sink"))
-        .arg("--tls-cert")
-        .arg(&c)
-        .output()
-        .expect("sink");
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
-
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flexprice-sink"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .arg("--tls-cert")
-        .arg(&c)
-        .arg("--tls-key")
-        .arg(&k)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sink");
-    common::wait_until(Duration::from_secs(20), "the sink to listen", || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::new_with_certs(&[
-                    ureq::tls::Certificate::from_pem(cert.as_bytes()).expect("pem"),
-                ]))
-                .build(),
-        )
-        .build()
-        .into();
-    let r = agent
-        .get(&format!("https://127.0.0.1:{port}/health"))
-        .call()
-        .map(|r| r.status().as_u16());
-    let _ = child.kill();
-    let _ = child.wait();
-    assert_eq!(r.ok(), Some(200));
-}
-
 /// Written PEM paths for other tests.
 #[allow(dead_code)]
 fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -331,18 +282,18 @@ fn http_get(addr: &str, path: &str) -> String {
 fn secrets_never_appear_in_logs_metrics_errors_or_echo() {
     let dir = tempfile::tempdir().expect("tmp");
     let broker = common::Broker::start();
-    let good = Sink::start(SinkConfig {
+    let good = ApiDouble::start(ApiDoubleConfig {
         api_key: API_KEY.into(),
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink");
-    let refusing = Sink::start(SinkConfig {
+    let refusing = ApiDouble::start(ApiDoubleConfig {
         api_key: "another-key".into(),
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink");
     let dlq = dir.path().join("dl.jsonl");
-    let output = |sink: &Sink| {
+    let output = |sink: &ApiDouble| {
         format!(
             "output:\n  flexprice:\n    api_host: '{}'\n    api_key: '${{TEST_FLEXPRICE_API_KEY}}'\n\
              \x20   scheme: http\n    retry_max_attempts: 0\n    dead_letter: {{path: '{}'}}\n",
@@ -415,7 +366,7 @@ fn secrets_never_appear_in_logs_metrics_errors_or_echo() {
     assert_no_secret("the HTTP endpoints", &served);
 
     // 2. The API refuses the key (401): dead-lettered; 3. the API accepts it.
-    let stdin_cfg = |sink: &Sink| {
+    let stdin_cfg = |sink: &ApiDouble| {
         format!(
             "http: {{enabled: false}}\ninput:\n  stdin: {{}}\n{}{logger}",
             output(sink)
@@ -539,7 +490,7 @@ fn metrics_server_can_bind_to_localhost_only() {
 fn dead_letter_file_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().expect("tmp");
-    let sink = Sink::start(SinkConfig::default()).expect("sink");
+    let sink = ApiDouble::start(ApiDoubleConfig::default()).expect("sink");
     let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
     let cfg = |dlq: &Path| {
         format!(

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
 use rdkafka::producer::Producer as _;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_flexprice-collector");
@@ -59,19 +59,19 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 /// A sink on `listen` (port 0 = any) with the test key.
-pub fn sink_on(listen: SocketAddr, faults: Faults) -> Sink {
+pub fn sink_on(listen: SocketAddr, faults: Faults) -> ApiDouble {
     sink_recording(listen, faults, None)
 }
 
 /// A sink that also appends every accepted event to `record`.
-pub fn sink_recording(listen: SocketAddr, faults: Faults, record: Option<&Path>) -> Sink {
-    Sink::start(SinkConfig {
+pub fn sink_recording(listen: SocketAddr, faults: Faults, record: Option<&Path>) -> ApiDouble {
+    ApiDouble::start(ApiDoubleConfig {
         listen,
         api_key: "fault-key".into(),
         threads: 4,
         faults,
         record: record.map(Path::to_path_buf),
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("start sink")
 }
@@ -406,7 +406,7 @@ pub struct Tally {
 
 impl Tally {
     /// From a live sink's accepted ids.
-    pub fn take(sink: &Sink, expected: &HashSet<String>, dlq: &Path) -> Tally {
+    pub fn take(sink: &ApiDouble, expected: &HashSet<String>, dlq: &Path) -> Tally {
         Tally::compute(&sink.accepted_ids(), expected, dlq)
     }
 

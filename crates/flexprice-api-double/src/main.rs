@@ -1,5 +1,5 @@
-//! `flexprice-sink`: a Flexprice-compatible events API to run the collector against, with
-//! fault injection and counters (see `flexprice_collector::sink`).
+//! `flexprice-api-double`: a Flexprice-compatible events API to run the collector against, with
+//! fault injection and counters (see `flexprice_api_double`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,12 +7,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use argh::FromArgs;
-use flexprice_collector::config::duration;
-use flexprice_collector::sink::{Faults, Sink, SinkConfig, SinkTls};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults, Tls};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-/// A Flexprice-compatible events API sink: accepts POST /v1/events and /v1/events/bulk like
+/// A Flexprice-compatible events API double: accepts POST /v1/events and /v1/events/bulk like
 /// the real API, counts what it accepted (GET /stats), and injects faults on request.
 #[derive(FromArgs)]
 struct Args {
@@ -78,7 +77,8 @@ struct Args {
 }
 
 fn dur(s: &str) -> Result<Duration, String> {
-    duration::parse(s)
+    humantime::parse_duration(s)
+        .map_err(|e| format!("`{s}` is not a duration (e.g. 5ms, 10s, 1m30s): {e}"))
 }
 
 fn statuses(s: &str) -> Result<Vec<u16>, String> {
@@ -120,10 +120,10 @@ fn main() -> ExitCode {
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (None, None) => None,
-        (Some(cert), Some(key)) => match SinkTls::from_files(cert, key) {
+        (Some(cert), Some(key)) => match Tls::from_files(cert, key) {
             Ok(t) => Some(t),
             Err(e) => {
-                eprintln!("flexprice-sink: cannot read --tls-cert/--tls-key: {e}");
+                eprintln!("flexprice-api-double: cannot read --tls-cert/--tls-key: {e}");
                 return ExitCode::from(2);
             }
         },
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
         }
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let cfg = SinkConfig {
+    let cfg = ApiDoubleConfig {
         listen: args.listen,
         api_key: args.api_key,
         threads: args.threads,
@@ -146,19 +146,19 @@ fn main() -> ExitCode {
     let mut signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("flexprice-sink: cannot install signal handlers: {e}");
+            eprintln!("flexprice-api-double: cannot install signal handlers: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let sink = match Sink::start(cfg) {
+    let sink = match ApiDouble::start(cfg) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("flexprice-sink: cannot start on {}: {e}", args.listen);
+            eprintln!("flexprice-api-double: cannot start on {}: {e}", args.listen);
             return ExitCode::FAILURE;
         }
     };
     println!("listening on {}", sink.addr());
-    eprintln!("flexprice-sink: serving {scheme}");
+    eprintln!("flexprice-api-double: serving {scheme}");
     let (tx, rx) = crossbeam_channel::bounded::<()>(1);
     let handle = signals.handle();
     let waiter = std::thread::spawn(move || {
@@ -206,14 +206,14 @@ fn main() -> ExitCode {
         if let Some((begin, end, during)) = &outage {
             if !in_outage && now >= *begin {
                 eprintln!(
-                    "flexprice-sink: outage starts ({} for {})",
+                    "flexprice-api-double: outage starts ({} for {})",
                     args.outage_status,
-                    duration::format(args.outage_for)
+                    humantime::format_duration(args.outage_for)
                 );
                 sink.set_faults(during.clone());
                 in_outage = true;
             } else if in_outage && now >= *end {
-                eprintln!("flexprice-sink: outage ends");
+                eprintln!("flexprice-api-double: outage ends");
                 sink.set_faults(faults.clone());
                 outage = None;
             }

@@ -1,7 +1,7 @@
 //! A minimal HTTP/1.1 server side: request heads, bodies (Content-Length and chunked) and
 //! responses, on blocking sockets.
 //!
-//! Why not `tiny_http`: the sink must know exactly when a request is in flight (to verify the
+//! Why not `tiny_http`: the double must know exactly when a request is in flight (to verify the
 //! collector's `max_in_flight`), must close idle keep-alive connections on shutdown so clients
 //! see a transport error instead of hanging, and must drain oversized bodies deliberately.
 //! All of that needs the connection in our hands; the protocol subset the collector speaks is

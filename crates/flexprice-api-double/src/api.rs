@@ -8,7 +8,7 @@ pub const MAX_BODY: u64 = 32 << 20;
 /// `validate:"required,min=1,max=1000"` on `BulkIngestEventRequest.Events`.
 pub const MAX_BULK: usize = 1000;
 
-/// The fields of one event the sink needs, borrowed from the (simd-json unescaped) body.
+/// The fields of one event the double needs, borrowed from the (simd-json unescaped) body.
 /// The other fields are only type-checked.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Ev<'a> {
@@ -147,7 +147,8 @@ pub fn injected(status: u16) -> ApiError {
     if (200..300).contains(&status) {
         return ApiError {
             status,
-            body: r#"{"message":"injected fault (flexprice-sink): nothing was accepted"}"#.into(),
+            body: r#"{"message":"injected fault (flexprice-api-double): nothing was accepted"}"#
+                .into(),
         };
     }
     let code = match status {
@@ -163,7 +164,7 @@ pub fn injected(status: u16) -> ApiError {
     ApiError {
         status,
         body: format!(
-            r#"{{"code":"{code}","message":"injected fault (flexprice-sink)","http_status_code":{status}}}"#
+            r#"{{"code":"{code}","message":"injected fault (flexprice-api-double)","http_status_code":{status}}}"#
         ),
     }
 }
@@ -173,7 +174,7 @@ pub fn rejected_name(name: &str) -> ApiError {
         "Request validation failed",
         Some((
             "EventName",
-            &format!("event_name {name:?} is rejected by the sink (reject_event_names fault)"),
+            &format!("event_name {name:?} is rejected by the double (reject_event_names fault)"),
         )),
     )
 }
@@ -495,7 +496,7 @@ fn compact(b: &[u8], out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    /// Parse `json` as the sink does and hand the tape to `f`.
+    /// Parse `json` as the double does and hand the tape to `f`.
     fn with_tape<R>(json: &str, f: impl FnOnce(&[Node<'_>]) -> R) -> R {
         let mut body = json.as_bytes().to_vec();
         let mut buffers = simd_json::Buffers::default();

@@ -1,6 +1,6 @@
-//! `flexprice-collector demo`: the main job end to end on an embedded default, with no
-//! set-up — librdkafka's in-process mock Kafka cluster, the bundled Flexprice-compatible sink,
-//! sample usage events, the real pipeline — then a summary of what happened.
+//! `flexprice-demo`: the collector's main job end to end on an embedded default, with no
+//! set-up — librdkafka's in-process mock Kafka cluster, the Flexprice API double, sample usage
+//! events, the real pipeline — then a summary of what happened.
 
 use std::time::{Duration, Instant};
 
@@ -9,16 +9,38 @@ use rdkafka::config::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
-use crate::config::Config;
-use crate::runtime::{self, Control};
-use crate::sink::{Sink, SinkConfig};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
+use flexprice_collector::config::Config;
+use flexprice_collector::runtime::{self, Control};
 
-/// What the demo is asked to do.
-pub struct DemoOptions {
-    pub events: u64,
-    pub partitions: i32,
-    /// One event in `invalid_every` lacks `external_customer_id`, to show dead-lettering.
-    pub invalid_every: u64,
+/// The same allocator as the collector binary, so the figures are the product's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Run the collector's main job end to end on an embedded default: an in-process mock Kafka
+/// cluster, the Flexprice API double, sample usage events; then print what happened.
+#[derive(argh::FromArgs)]
+struct DemoOptions {
+    /// usage events to produce (default 200000)
+    #[argh(option, default = "200_000")]
+    events: u64,
+    /// topic partitions (default 4)
+    #[argh(option, default = "4")]
+    partitions: i32,
+    /// make one event in N invalid (no customer id) to show dead-lettering; 0 = none (default 10000)
+    #[argh(option, default = "10_000")]
+    invalid_every: u64,
+}
+
+fn main() -> std::process::ExitCode {
+    let opts: DemoOptions = argh::from_env();
+    match run(&opts) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo failed: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 const TOPIC: &str = "usage-events";
@@ -73,13 +95,13 @@ fn sample_event(i: u64, invalid_every: u64) -> String {
     )
 }
 
-pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
+fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     let started = Instant::now();
-    let sink = Sink::start(SinkConfig {
+    let api = ApiDouble::start(ApiDoubleConfig {
         api_key: API_KEY.into(),
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
-    .context("starting the Flexprice-compatible sink")?;
+    .context("starting the Flexprice API double")?;
     let cluster = MockCluster::new(1).context("starting the mock Kafka cluster")?;
     // librdkafka's mock broker keeps only the newest 5 MB of each partition: spread the sample
     // events so no partition exceeds ~3.5 MB, or the oldest would be gone before they are read.
@@ -92,8 +114,8 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     let bootstrap = cluster.bootstrap_servers();
 
     println!(
-        "▶ mock Kafka at {bootstrap}, Flexprice-compatible sink at http://{}",
-        sink.addr()
+        "▶ mock Kafka at {bootstrap}, Flexprice API double at http://{}",
+        api.addr()
     );
     let producer: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &bootstrap)
@@ -128,10 +150,10 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("flexprice-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("creating a temp dir")?;
     let dead_letter = dir.join("dead-letter.jsonl");
-    let text = demo_config(&bootstrap, sink.addr(), &dead_letter.display().to_string());
+    let text = demo_config(&bootstrap, api.addr(), &dead_letter.display().to_string());
     let config = Config::from_str_named("demo", &text, &|k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    crate::observe::logs::init(&config.logger);
+    flexprice_collector::observe::logs::init(&config.logger);
 
     let ctl = Control::new(config.shutdown_timeout.get());
     let run_started = Instant::now();
@@ -145,20 +167,20 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     // Stop once every event is accounted for: accepted by the API or dead-lettered. Bounded:
     // a demo that cannot finish says so instead of hanging.
     let limit = Instant::now() + Duration::from_secs(300);
-    let m = crate::observe::metrics::get();
+    let m = flexprice_collector::observe::metrics::get();
     while !pipeline.is_finished() && Instant::now() < limit {
-        if sink.stats().events_accepted + m.output_dead_letter.get() >= opts.events {
+        if api.stats().events_accepted + m.output_dead_letter.get() >= opts.events {
             break;
         }
         std::thread::sleep(Duration::from_millis(20)); // polling counters, not synchronising
     }
-    let complete = sink.stats().events_accepted + m.output_dead_letter.get() >= opts.events;
+    let complete = api.stats().events_accepted + m.output_dead_letter.get() >= opts.events;
     ctl.request_stop();
     let summary = pipeline
         .join()
         .map_err(|_| anyhow::anyhow!("the pipeline thread panicked"))??;
     let secs = run_started.elapsed().as_secs_f64();
-    let stats = sink.stats();
+    let stats = api.stats();
     let ms = |d: Option<Duration>| {
         d.map_or("-".to_string(), |d| {
             format!("{:.1} ms", d.as_secs_f64() * 1e3)
@@ -194,7 +216,7 @@ pub fn run(opts: &DemoOptions) -> anyhow::Result<()> {
         summary.received,
         started.elapsed().as_secs_f64()
     );
-    sink.shutdown();
+    api.shutdown();
     if !complete {
         anyhow::bail!("not every event was accounted for within the time limit");
     }

@@ -2,18 +2,18 @@
 //!
 //! ```sh
 //! cargo run --release --example sink_load -- --clients 4 --seconds 5 --batch 1000
-//! cargo run --release --example sink_load -- --addr 127.0.0.1:8080 --key test-key   # a running flexprice-sink
+//! cargo run --release --example sink_load -- --addr 127.0.0.1:8080 --key test-key   # a running flexprice-api-double
 //! cargo run --release --example sink_load -- --single    # one event per POST /v1/events
 //! ```
 //!
 //! Each client thread posts bulk bodies of `--batch` events (~300 bytes each, every event id
 //! unique) over one keep-alive connection, or with `--single` one event per request to
-//! `/v1/events`. Without `--addr` the sink runs in this process.
+//! `/v1/events`. Without `--addr` the double runs in this process.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use flexprice_collector::sink::{Sink, SinkConfig};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
 
 struct Opts {
     addr: Option<SocketAddr>,
@@ -111,17 +111,17 @@ fn main() {
     let local = match o.addr {
         Some(_) => None,
         None => Some(
-            Sink::start(SinkConfig {
+            ApiDouble::start(ApiDoubleConfig {
                 threads: o.sink_threads,
                 api_key: o.key.clone(),
-                ..SinkConfig::default()
+                ..ApiDoubleConfig::default()
             })
             .expect("start sink"),
         ),
     };
     let addr = o
         .addr
-        .or(local.as_ref().map(Sink::addr))
+        .or(local.as_ref().map(ApiDouble::addr))
         .expect("an address");
     if o.single {
         o.batch = 1;

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use flexprice_collector::sink::{Faults, Sink, SinkConfig};
+use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -71,10 +71,10 @@ fn bulk(ids: impl IntoIterator<Item = String>) -> String {
     format!(r#"{{"events":[{}]}}"#, events.join(","))
 }
 
-fn start(faults: Faults) -> Sink {
-    Sink::start(SinkConfig {
+fn start(faults: Faults) -> ApiDouble {
+    ApiDouble::start(ApiDoubleConfig {
         faults,
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("sink starts")
 }
@@ -513,13 +513,13 @@ fn max_concurrent_requests_is_what_clients_had_in_flight() {
     const N: usize = 6;
     // A long latency keeps every request in flight while the others arrive; fewer worker
     // threads than requests must not cap what is measured.
-    let sink = Sink::start(SinkConfig {
+    let sink = ApiDouble::start(ApiDoubleConfig {
         threads: 2,
         faults: Faults {
             latency: Duration::from_millis(1500),
             ..Faults::default()
         },
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("start");
     let addr = sink.addr();
@@ -668,9 +668,9 @@ fn post_result(a: &ureq::Agent, addr: SocketAddr) -> Result<u16, ureq::Error> {
 fn record_file_has_one_line_per_accepted_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.jsonl");
-    let sink = Sink::start(SinkConfig {
+    let sink = ApiDouble::start(ApiDoubleConfig {
         record: Some(path.clone()),
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("start");
     let a = agent();
@@ -730,9 +730,9 @@ fn restart_on_the_same_address_after_shutdown() {
     sink.shutdown();
     // The agent's pooled connection is dead now; the next request must not hang.
     assert!(post_result(&a, addr).is_err());
-    let sink = Sink::start(SinkConfig {
+    let sink = ApiDouble::start(ApiDoubleConfig {
         listen: addr,
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("same port again");
     assert_eq!(
@@ -750,13 +750,13 @@ fn spawn_bin(
     BufReader<std::process::ChildStdout>,
     SocketAddr,
 ) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flexprice-sink"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flexprice-api-double"))
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .expect("spawn flexprice-sink");
+        .expect("spawn flexprice-api-double");
     let mut out = BufReader::new(child.stdout.take().expect("stdout"));
     let mut line = String::new();
     out.read_line(&mut line).expect("first line");
@@ -909,14 +909,14 @@ fn protocol_edges_100_continue_and_malformed_requests() {
 fn partial_bulk_records_only_the_published_prefix() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.jsonl");
-    let sink = Sink::start(SinkConfig {
+    let sink = ApiDouble::start(ApiDoubleConfig {
         record: Some(path.clone()),
         faults: Faults {
             partial_bulk: true,
             reject_event_names: vec!["bad".into()],
             ..Faults::default()
         },
-        ..SinkConfig::default()
+        ..ApiDoubleConfig::default()
     })
     .expect("start");
     let a = agent();
@@ -930,4 +930,77 @@ fn partial_bulk_records_only_the_published_prefix() {
     sink.shutdown();
     let text = std::fs::read_to_string(&path).expect("record");
     assert_eq!(text, format!("{}\n", event("p1")));
+}
+
+fn self_signed() -> (String, String) {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("self-signed certificate");
+    (ck.cert.pem(), ck.key_pair.serialize_pem())
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free local port")
+}
+
+fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The binary serves HTTPS with --tls-cert/--tls-key (and refuses one without the other).
+#[test]
+fn binary_serves_https() {
+    let (cert, key) = self_signed();
+    let dir = tempfile::tempdir().expect("tmp");
+    let (c, k) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    std::fs::write(&c, &cert).expect("cert");
+    std::fs::write(&k, &key).expect("key");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flexprice-api-double"))
+        .arg("--tls-cert")
+        .arg(&c)
+        .output()
+        .expect("sink");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+
+    let port = free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flexprice-api-double"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--tls-cert")
+        .arg(&c)
+        .arg("--tls-key")
+        .arg(&k)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sink");
+    wait_until(Duration::from_secs(20), "the double to listen", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[
+                    ureq::tls::Certificate::from_pem(cert.as_bytes()).expect("pem"),
+                ]))
+                .build(),
+        )
+        .build()
+        .into();
+    let r = agent
+        .get(&format!("https://127.0.0.1:{port}/health"))
+        .call()
+        .map(|r| r.status().as_u16());
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.ok(), Some(200));
 }

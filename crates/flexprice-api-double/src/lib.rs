@@ -1,4 +1,5 @@
-//! A Flexprice-compatible events API sink, for tests and benchmarks of the flexprice output.
+//! A double of the Flexprice events API, for tests and benchmarks of the collector's flexprice
+//! output. It is its own crate so the collector carries none of it.
 //!
 //! It answers `POST /v1/events` and `POST /v1/events/bulk` like the real API (reference §3:
 //! auth, validation order, error bodies, 202 bodies, 1..1000 events, 32 MiB cap), counts every
@@ -12,10 +13,10 @@
 //! its response is written, so `max_concurrent_requests` never exceeds what the client really
 //! had outstanding.
 //!
-//! Memory: every accepted id is kept (for [`Sink::accepted_ids`] and the duplicate check),
+//! Memory: every accepted id is kept (for [`ApiDouble::accepted_ids`] and the duplicate check),
 //! about its length plus 30 bytes per accepted event: ~60 MB for a million 30-byte ids.
 //! Measured cost: about 1 µs of CPU per accepted event in bulk bodies of 1000 ~300-byte events
-//! (release build), half of it the duplicate check; see `examples/sink_load.rs`.
+//! (release build), half of it the duplicate check; see `examples/load.rs`.
 
 mod api;
 mod http;
@@ -40,7 +41,7 @@ pub use api::{is_rfc3339, MAX_BODY, MAX_BULK};
 use http::{Body, BodyReader, HeadError, RequestHead, Response};
 
 /// Connections beyond this are answered 503 and closed, so a misbehaving client cannot make
-/// the sink spawn threads without bound.
+/// the double spawn threads without bound.
 const MAX_CONNECTIONS: usize = 1024;
 
 /// An idle keep-alive connection (or a stalled body) is closed after this long.
@@ -49,8 +50,8 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Writing one response may take at most this long.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub struct SinkConfig {
-    /// `127.0.0.1:0` picks a free port; [`Sink::addr`] tells which.
+pub struct ApiDoubleConfig {
+    /// `127.0.0.1:0` picks a free port; [`ApiDouble::addr`] tells which.
     pub listen: SocketAddr,
     /// The only `x-api-key` accepted.
     pub api_key: String,
@@ -62,20 +63,20 @@ pub struct SinkConfig {
     pub record: Option<PathBuf>,
     /// Serve HTTPS with this certificate instead of plain HTTP (tests of the collector's
     /// certificate checks use a self-signed one).
-    pub tls: Option<SinkTls>,
+    pub tls: Option<Tls>,
 }
 
 /// A PEM certificate chain and its PEM private key (PKCS#8, PKCS#1 or SEC1).
 #[derive(Clone)]
-pub struct SinkTls {
+pub struct Tls {
     pub cert_chain_pem: Vec<u8>,
     pub private_key_pem: Vec<u8>,
 }
 
-impl SinkTls {
+impl Tls {
     /// Read both PEM files.
-    pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> io::Result<SinkTls> {
-        Ok(SinkTls {
+    pub fn from_files(cert: &std::path::Path, key: &std::path::Path) -> io::Result<Tls> {
+        Ok(Tls {
             cert_chain_pem: std::fs::read(cert)?,
             private_key_pem: std::fs::read(key)?,
         })
@@ -146,9 +147,9 @@ impl Write for Conn {
     }
 }
 
-impl Default for SinkConfig {
+impl Default for ApiDoubleConfig {
     fn default() -> Self {
-        SinkConfig {
+        ApiDoubleConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: "test-key".into(),
             threads: 4,
@@ -172,7 +173,7 @@ pub struct Faults {
     pub latency_jitter: Duration,
     /// Seconds, sent as `Retry-After` on injected 429 and 503 answers.
     pub retry_after: Option<u64>,
-    /// The next requests (counted from start or from the last [`Sink::set_faults`]) get these
+    /// The next requests (counted from start or from the last [`ApiDouble::set_faults`]) get these
     /// statuses, in order; then requests are served normally. `0` serves that one request
     /// normally. An injected status (2xx included) never counts the request's events.
     pub script: Vec<u16>,
@@ -183,11 +184,11 @@ pub struct Faults {
     pub slow_drain: Option<Duration>,
     /// Mimic the real API's default bulk mode, which publishes events one by one and answers
     /// 400 at the first bad one: the events before it are accepted (counted) before the 400.
-    /// Off by default: the sink then validates the whole request before counting any event.
+    /// Off by default: the double then validates the whole request before counting any event.
     pub partial_bulk: bool,
 }
 
-/// A snapshot of what the sink saw. Counters only grow.
+/// A snapshot of what the double saw. Counters only grow.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Stats {
     pub requests_single: u64,
@@ -199,7 +200,7 @@ pub struct Stats {
     pub unique_event_ids: u64,
     /// Accepted events whose `event_id` had already been accepted.
     pub duplicate_events: u64,
-    /// Accepted events without an `event_id` (the sink generated one, as the API does).
+    /// Accepted events without an `event_id` (the double generated one, as the API does).
     pub events_without_id: u64,
     /// Every status answered, injected or not.
     pub status_counts: BTreeMap<u16, u64>,
@@ -214,8 +215,8 @@ pub struct Stats {
     pub bytes_received: u64,
 }
 
-/// A running sink. Dropping it shuts it down too.
-pub struct Sink {
+/// A running double. Dropping it shuts it down too.
+pub struct ApiDouble {
     shared: Arc<Shared>,
     addr: SocketAddr,
     acceptor: Option<JoinHandle<()>>,
@@ -315,16 +316,16 @@ struct Shared {
 #[derive(Default)]
 struct Conns {
     next_id: u64,
-    /// A handle on every open connection, to shut it down on [`Sink::shutdown`].
+    /// A handle on every open connection, to shut it down on [`ApiDouble::shutdown`].
     open: HashMap<u64, TcpStream>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl Sink {
+impl ApiDouble {
     /// Bind and start serving. Fails only if the address cannot be bound or the record file
     /// cannot be opened.
-    pub fn start(cfg: SinkConfig) -> io::Result<Sink> {
-        let tls = cfg.tls.as_ref().map(SinkTls::server_config).transpose()?;
+    pub fn start(cfg: ApiDoubleConfig) -> io::Result<ApiDouble> {
+        let tls = cfg.tls.as_ref().map(Tls::server_config).transpose()?;
         let listener = TcpListener::bind(cfg.listen)?;
         let addr = listener.local_addr()?;
         let record = match &cfg.record {
@@ -362,9 +363,9 @@ impl Sink {
         });
         let sh = shared.clone();
         let acceptor = std::thread::Builder::new()
-            .name("sink-accept".into())
+            .name("double-accept".into())
             .spawn(move || accept_loop(listener, sh, tls))?;
-        Ok(Sink {
+        Ok(ApiDouble {
             shared,
             addr,
             acceptor: Some(acceptor),
@@ -441,7 +442,7 @@ impl Sink {
     }
 }
 
-impl Drop for Sink {
+impl Drop for ApiDouble {
     fn drop(&mut self) {
         self.stop();
     }
@@ -477,7 +478,7 @@ fn accept_loop(listener: TcpListener, sh: Arc<Shared>, tls: Option<Arc<rustls::S
         let sh2 = sh.clone();
         let tls = tls.clone();
         match std::thread::Builder::new()
-            .name("sink-conn".into())
+            .name("double-conn".into())
             .spawn(move || {
                 let conn = match tls {
                     // The handshake runs on the first read; a client that refuses our
@@ -906,7 +907,7 @@ impl Shared {
     fn record(&self, rec: &Mutex<BufWriter<File>>, raw: &[u8], bulk: bool, limit: usize) {
         let mut lines = Vec::with_capacity(raw.len() + 64);
         if !api::record_lines(raw, bulk, &mut lines) {
-            tracing::warn!("flexprice-sink: could not split a bulk body for the record");
+            tracing::warn!("flexprice-api-double: could not split a bulk body for the record");
             return;
         }
         // `limit` cuts a partial bulk to the events actually accepted.
@@ -918,7 +919,7 @@ impl Shared {
             .map_or(lines.len(), |(i, _)| i + 1);
         let mut w = rec.lock();
         if w.write_all(&lines[..end]).and_then(|_| w.flush()).is_err() {
-            tracing::warn!("flexprice-sink: writing the record file failed");
+            tracing::warn!("flexprice-api-double: writing the record file failed");
         }
     }
 }
