@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use flexprice_collector::bloblang::{Map, Mapping, MessageEnv, Outcome, Value};
+use flexprice_collector::bloblang::{Mapping, MessageEnv, Outcome};
+use flexprice_collector::document::{Map, Value};
 
 const MAPPINGS: [(&str, &str); 4] = [
     (

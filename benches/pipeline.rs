@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use flexprice_collector::bloblang::{Mapping, Value};
+use flexprice_collector::bloblang::Mapping;
 use flexprice_collector::delivery::Ack;
+use flexprice_collector::document::Value;
 use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::{Batcher, Batching, EventEncoder, Policy};
 use flexprice_collector::output::Encoder;

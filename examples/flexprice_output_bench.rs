@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
-use flexprice_collector::bloblang::{Map, Value};
+
 use flexprice_collector::delivery::Checkpointer;
+use flexprice_collector::document::{Map, Value};
 use flexprice_collector::input::{Origin, CHUNK_MAX};
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};

@@ -4,7 +4,8 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use flexprice_collector::bloblang::{Map, Mapping, MessageEnv, Outcome, Value};
+use flexprice_collector::bloblang::{Mapping, MessageEnv, Outcome};
+use flexprice_collector::document::{Map, Value};
 
 pub fn run(mapping: Option<String>, file: Option<PathBuf>) -> ExitCode {
     let src = match (mapping, file) {

@@ -7,6 +7,7 @@
 pub mod bloblang;
 pub mod config;
 pub mod delivery;
+pub mod document;
 pub mod input;
 pub mod observe;
 pub mod output;

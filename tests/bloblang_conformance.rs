@@ -10,7 +10,8 @@
 
 use std::path::Path;
 
-use flexprice_collector::bloblang::{Map, Mapping, MessageEnv, Outcome, Value};
+use flexprice_collector::bloblang::{Mapping, MessageEnv, Outcome};
+use flexprice_collector::document::{Map, Value};
 
 #[derive(Default, Debug)]
 struct Case {

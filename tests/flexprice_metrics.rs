@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
-use flexprice_collector::bloblang::{Map, Value};
+
 use flexprice_collector::delivery::Checkpointer;
+use flexprice_collector::document::{Map, Value};
 use flexprice_collector::input::Origin;
 use flexprice_collector::observe::metrics;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};

@@ -9,7 +9,8 @@
 
 use std::sync::Arc;
 
-use flexprice_collector::bloblang::{Map, Mapping, Value};
+use flexprice_collector::bloblang::Mapping;
+use flexprice_collector::document::{Map, Value};
 use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::EventEncoder;
 use flexprice_collector::output::Encoder;

@@ -5,7 +5,7 @@
 //! message never looks at the mapping text again.
 
 use super::eval::{Cx, Val, R};
-use super::value::Value;
+use crate::document::Value;
 
 /// One step of a path. `this.items.0` indexes an array or reads key `"0"` of an object.
 #[derive(Clone, Debug)]

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::ast::{describe, BinOp, Expr, MethodFn, Pat, Seg, Stmt};
-use super::value::{Map, Value};
+use crate::document::{Map, Value};
 use crate::input::Origin;
 
 pub type Val<'a> = Cow<'a, Value>;

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 
 use super::ast::{Expr, FuncFn};
 use super::eval::{value, Cx, Fail, Val, NULL, R};
-use super::timefmt::{rfc3339_nano, Tm};
-use super::value::{Map, Value};
+use crate::document::time::{rfc3339_nano, Tm};
+use crate::document::{Map, Value};
 
 pub struct FuncSpec {
     pub name: &'static str,

@@ -11,19 +11,16 @@ mod functions;
 mod inplace;
 pub mod interp;
 mod lexer;
-mod map;
 mod methods;
 mod parser;
 mod random;
-pub mod timefmt;
-pub mod value;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::document::{Map, Value};
 pub use error::ParseError;
 pub use eval::ExecError;
-pub use value::{Map, Value};
 
 use crate::input::Origin;
 use eval::{Cx, Env, RootState, State, Subj};

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use super::ast::{BinOp, Expr, Pat, Seg, Stmt, Target};
 use super::error::{line_col, ParseError};
 use super::lexer::{lex, Tok, Token};
-use super::value::{Map, Value};
 use super::{functions, methods};
+use crate::document::{Map, Value};
 
 /// The result of compiling a mapping.
 pub struct Parsed {

@@ -133,7 +133,7 @@ fn deepest_accepted_document_fits_a_processor_thread_stack() {
         }
         s
     };
-    let ok = deep(value::MAX_JSON_DEPTH - 1);
+    let ok = deep(crate::document::MAX_JSON_DEPTH - 1);
     let too_deep = deep(10_000);
     std::thread::Builder::new()
         .stack_size(crate::runtime::PROCESSOR_STACK / 4)

@@ -8,9 +8,10 @@ use crossbeam_channel::{after, select, Sender};
 use serde::{Deserialize, Serialize};
 
 use super::{Chunk, Input, Message, Origin};
-use crate::bloblang::{Map, Mapping, MessageEnv, Outcome, Value};
+use crate::bloblang::{Mapping, MessageEnv, Outcome};
 use crate::config::{Duration, Problems};
 use crate::delivery::AckCounter;
+use crate::document::{Map, Value};
 use crate::observe::metrics;
 use crate::runtime::Control;
 

@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
-use crate::bloblang::Value;
 use crate::config::Problems;
 use crate::delivery::Ack;
+use crate::document::Value;
 use crate::input::Origin;
 use crate::runtime::Control;
 

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{Part, ProcessError, Processor, Step};
 use crate::bloblang::interp::Interpolated;
-use crate::bloblang::{Map, Mapping, MessageEnv, Outcome, Value};
+use crate::bloblang::{Mapping, MessageEnv, Outcome};
 use crate::config::Problems;
+use crate::document::{Map, Value};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

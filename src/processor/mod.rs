@@ -7,8 +7,9 @@
 mod bloblang;
 pub mod log;
 
-use crate::bloblang::{Map, Mapping, Value};
+use crate::bloblang::Mapping;
 use crate::config::Problems;
+use crate::document::{Map, Value};
 use crate::input::Origin;
 
 crate::one_of! {

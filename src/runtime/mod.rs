@@ -299,7 +299,7 @@ fn run_processors(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bloblang::Value;
+    use crate::document::Value;
     use crate::input::{Message, Origin};
     use crate::processor::ProcessError;
 

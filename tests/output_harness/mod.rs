@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
-use flexprice_collector::bloblang::{Map, Value};
+
 use flexprice_collector::delivery::Checkpointer;
+use flexprice_collector::document::{Map, Value};
 use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Encoder, Event, Output};

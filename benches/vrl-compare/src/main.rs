@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use flexprice_collector::bloblang::Value;
+use flexprice_collector::document::Value;
 use flexprice_collector::input::Origin;
 use flexprice_collector::processor::{Part, Processor, ProcessorConfig, Step};
 use vrl::compiler::runtime::{Runtime, Terminate};

@@ -10,7 +10,7 @@ use super::expected;
 use crate::bloblang::ast::{Expr, Seg};
 use crate::bloblang::eval::{call, equal, lookup, Cx, Fail, Subj, Val, NULL, R};
 use crate::bloblang::functions::{arg, arg_int, arg_str};
-use crate::bloblang::value::{Map, Value};
+use crate::document::{Map, Value};
 
 type Args<'a> = &'a [Option<Expr>];
 

@@ -8,7 +8,7 @@ use super::expected;
 use crate::bloblang::ast::Expr;
 use crate::bloblang::eval::{Cx, Fail, Val, R};
 use crate::bloblang::functions::{arg, arg_str};
-use crate::bloblang::value::Value;
+use crate::document::Value;
 
 type Args<'a> = &'a [Option<Expr>];
 

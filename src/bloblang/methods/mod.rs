@@ -10,7 +10,7 @@ mod time;
 
 use super::ast::{Expr, MethodFn};
 use super::eval::{kind_with_value, Fail};
-use super::value::Value;
+use crate::document::Value;
 
 pub struct MethodSpec {
     pub name: &'static str,

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use super::expected;
 use crate::bloblang::ast::Expr;
 use crate::bloblang::eval::{value, Cx, Fail, Val, R};
-use crate::bloblang::value::Value;
+use crate::document::Value;
 
 type Args<'a> = &'a [Option<Expr>];
 

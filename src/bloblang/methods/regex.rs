@@ -20,7 +20,7 @@ use super::expected;
 use crate::bloblang::ast::Expr;
 use crate::bloblang::eval::{Cx, Fail, Val, R};
 use crate::bloblang::functions::arg_str;
-use crate::bloblang::value::{Map, Value};
+use crate::document::{Map, Value};
 
 type Args<'a> = &'a [Option<Expr>];
 

@@ -6,7 +6,7 @@ use super::expected;
 use crate::bloblang::ast::Expr;
 use crate::bloblang::eval::{Cx, Fail, Val, R};
 use crate::bloblang::functions::{arg, arg_int, arg_str};
-use crate::bloblang::value::Value;
+use crate::document::Value;
 
 type Args<'a> = &'a [Option<Expr>];
 
@@ -290,7 +290,7 @@ pub fn sprintf(layout: &str, vals: &[Value]) -> String {
             ('x', Value::Str(t)) => t.bytes().map(|b| format!("{b:02x}")).collect(),
             ('q', Value::Str(t)) => {
                 let mut b = Vec::new();
-                crate::bloblang::value::write_json_str(t, &mut b);
+                crate::document::write_json_str(t, &mut b);
                 String::from_utf8_lossy(&b).into_owned()
             }
             ('t', Value::Bool(b)) => b.to_string(),

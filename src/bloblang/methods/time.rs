@@ -6,8 +6,8 @@ use super::expected;
 use crate::bloblang::ast::Expr;
 use crate::bloblang::eval::{Cx, Fail, Val, R};
 use crate::bloblang::functions::arg_str;
-use crate::bloblang::timefmt::{self, Tm};
-use crate::bloblang::value::Value;
+use crate::document::time::{self as timefmt, Tm};
+use crate::document::Value;
 
 type Args<'a> = &'a [Option<Expr>];
 

@@ -23,10 +23,10 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
-use crate::bloblang::value::write_json_str;
+use crate::document::write_json_str;
 use crate::input::Origin;
 
-use super::clock;
+use crate::document::time as clock;
 
 /// What went wrong, for one dead-lettered event.
 #[derive(Debug)]

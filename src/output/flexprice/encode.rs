@@ -5,12 +5,12 @@
 //! bulk request that takes 999 good neighbours down with it. The output is the exact JSON the
 //! API receives; the batcher only concatenates these bytes.
 
-use crate::bloblang::value::write_json_str;
-use crate::bloblang::Value;
+use crate::document::write_json_str;
+use crate::document::Value;
 use crate::input::Origin;
 use crate::output::Encoder;
 
-use super::clock;
+use crate::document::time as clock;
 
 /// The API's per-request body cap (32 MiB); one event must fit in a bulk body on its own.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -214,7 +214,7 @@ fn optional_str<'a>(field: Option<&'a Value>, key: &str) -> Result<Option<&'a st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bloblang::Map;
+    use crate::document::Map;
     use std::sync::Arc;
 
     fn origin(partition: i32, offset: i64) -> Origin {

@@ -10,7 +10,6 @@
 //! dead-letter file with their reason.
 
 mod batch;
-mod clock;
 mod config;
 mod dead_letter;
 mod encode;
@@ -18,7 +17,7 @@ mod retry;
 mod sender;
 
 pub use batch::{Batch, Batcher, Policy, MAX_BULK_EVENTS};
-pub use clock::{check_rfc3339, now_rfc3339_ms};
+
 pub use config::{Batching, DeadLetter, FlexpriceConfig, RetryBackoff};
 pub use encode::{EventEncoder, MAX_BODY_BYTES};
 pub use retry::{classify, Class, RetryPolicy};

@@ -2,6 +2,10 @@
 //! (`2006-01-02T15:04:05Z07:00`), in UTC or a fixed offset. Bloblang keeps timestamps as
 //! RFC 3339 strings; Bento prints them the same way when they reach JSON.
 
+mod rfc3339;
+
+pub use rfc3339::{check_rfc3339, format_ms, now_rfc3339_ms};
+
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A point in time with the offset it was written in.

@@ -15,7 +15,7 @@
 
 use std::cmp::Ordering;
 
-use super::value::Value;
+use super::Value;
 
 /// Key order (byte order, as `str`'s `Ord`), deciding on the first byte when it differs, as it
 /// does for most pairs of field names: sorting a parsed object and looking fields up were a
@@ -240,7 +240,7 @@ impl std::fmt::Debug for Map {
 #[cfg(test)]
 mod tests {
     use super::Map;
-    use crate::bloblang::Value;
+    use crate::document::Value;
 
     fn keys(m: &Map) -> Vec<&str> {
         m.keys().map(String::as_str).collect()

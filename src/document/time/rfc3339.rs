@@ -4,7 +4,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::bloblang::timefmt::civil_from_days;
+use super::civil_from_days;
 
 /// Now, UTC, millisecond precision: `2026-11-25T06:01:02.123Z`.
 pub fn now_rfc3339_ms() -> String {

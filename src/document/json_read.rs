@@ -1,0 +1,456 @@
+//! JSON read: a payload straight from simd-json's tape into a [`Value`], numbers kept as
+//! written where their text differs from how they print.
+
+#[cfg(test)]
+use super::json_write::write_shortest;
+use super::json_write::{format_float_g, write_float};
+use super::Value;
+
+struct ParserState {
+    buffers: simd_json::Buffers,
+    /// Empty between parses; `reset` gives it the next input's lifetime.
+    tape: Option<simd_json::Tape<'static>>,
+    /// The padded copy simd-json parses (and unescapes strings in). The input itself stays
+    /// untouched, so number literals can be read back from it.
+    scratch: Vec<u8>,
+}
+
+impl Default for ParserState {
+    fn default() -> Self {
+        ParserState {
+            buffers: simd_json::Buffers::new(4096),
+            tape: None,
+            scratch: Vec::new(),
+        }
+    }
+}
+
+/// Buffers grown past this by one huge document are dropped after it, so a thread keeps at
+/// most this much parser memory between messages.
+const KEEP_PARSER_BYTES: usize = 1 << 20;
+
+impl ParserState {
+    fn parse(&mut self, raw: &[u8]) -> Result<Value, String> {
+        let big = raw.len() > KEEP_PARSER_BYTES;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(raw);
+        scratch.resize(raw.len() + simd_json::INPUT_PADDING, b' ');
+        let mut tape = self
+            .tape
+            .take()
+            .unwrap_or_else(|| simd_json::Tape(Vec::new()))
+            .reset();
+        let result = match simd_json::fill_tape_padded(
+            &mut scratch,
+            raw.len(),
+            &mut self.buffers,
+            &mut tape,
+        ) {
+            Ok(()) => {
+                let mut b = TapeReader {
+                    nodes: &tape.0,
+                    at: 0,
+                    numbers: 0,
+                    structural: 0,
+                    literals: Literals {
+                        raw,
+                        structurals: self.buffers.structural_indexes(),
+                        next: 0,
+                        seen: 0,
+                    },
+                };
+                Ok(b.value())
+            }
+            Err(e) => Err(e),
+        };
+        // Resetting the tape ends its borrow of `scratch`.
+        let tape = tape.reset();
+        if big {
+            *self = ParserState::default();
+        } else {
+            self.tape = Some(tape);
+            self.scratch = scratch;
+        }
+        result.map_err(|e| parse_error(e, raw))
+    }
+}
+
+/// Builds a [`Value`] from simd-json's tape (document order).
+struct TapeReader<'t, 'de, 'r> {
+    nodes: &'t [simd_json::Node<'de>],
+    at: usize,
+    /// Number nodes read so far: the next number is the `numbers`-th of the document.
+    numbers: usize,
+    /// The structural (stage 1 index) of the next node: simd-json marks `{ } [ ] : ,` and the
+    /// first byte of every scalar, so walking the tape in order counts them exactly, and a
+    /// number's text starts at its structural.
+    structural: usize,
+    literals: Literals<'r>,
+}
+
+impl TapeReader<'_, '_, '_> {
+    fn value(&mut self) -> Value {
+        use simd_json::{Node as N, StaticNode as S};
+        let Some(node) = self.nodes.get(self.at) else {
+            return Value::Null;
+        };
+        self.at += 1;
+        let here = self.structural;
+        self.structural += 1;
+        match *node {
+            N::Static(S::Null) => Value::Null,
+            N::Static(S::Bool(b)) => Value::Bool(b),
+            // `-0` is read as 0: its text tells (a lookup only ever made for a zero).
+            N::Static(S::I64(0)) => {
+                let k = self.numbers;
+                self.numbers += 1;
+                match self.number_text(here, k) {
+                    Some(text) if text.starts_with('-') => Value::RawNumber(-0.0, text.into()),
+                    _ => Value::Int(0),
+                }
+            }
+            N::Static(S::I64(i)) => {
+                self.numbers += 1;
+                Value::Int(i)
+            }
+            N::Static(S::U64(u)) => match i64::try_from(u) {
+                Ok(i) => {
+                    self.numbers += 1;
+                    Value::Int(i)
+                }
+                Err(_) => self.float(u as f64, here),
+            },
+            N::Static(S::F64(f)) => self.float(f, here),
+            N::String(s) => Value::Str(s.to_owned()),
+            N::Array { len, .. } => {
+                let mut a = Vec::with_capacity(len);
+                for i in 0..len {
+                    self.structural += usize::from(i > 0); // `,`
+                    a.push(self.value());
+                }
+                self.structural += 1; // `]`
+                Value::Array(a)
+            }
+            N::Object { len, .. } => {
+                // Collected, then sorted once (a duplicate key keeps its last value, as
+                // repeated inserts would).
+                let entries: Vec<(String, Value)> = (0..len)
+                    .map(|i| {
+                        let key = match self.nodes.get(self.at) {
+                            Some(N::String(k)) => *k,
+                            _ => "",
+                        };
+                        self.at += 1;
+                        // `,` before all but the first, the key, `:`.
+                        self.structural += usize::from(i > 0) + 2;
+                        (key.to_owned(), self.value())
+                    })
+                    .collect();
+                self.structural += 1; // `}`
+                Value::Object(entries.into_iter().collect())
+            }
+        }
+    }
+
+    /// A non-integer number (or one beyond `i64`) whose structural is `here`: a
+    /// [`Value::RawNumber`] when the input wrote it differently from how this engine prints
+    /// `f`, else a plain float.
+    fn float(&mut self, f: f64, here: usize) -> Value {
+        let k = self.numbers;
+        self.numbers += 1;
+        match self.number_text(here, k) {
+            Some(text) if !prints_as_written(f, text) => Value::RawNumber(f, text.into()),
+            _ => Value::Float(f),
+        }
+    }
+
+    /// The text of the `k`-th number of the document, expected at structural `here`. Should
+    /// the count ever not land on a number, the structurals are scanned for it instead.
+    fn number_text(&mut self, here: usize, k: usize) -> Option<&'_ str> {
+        let found = self.literals.at(here);
+        // Test builds check the count against a scan for every number parsed (the parser's
+        // unit, conformance and fuzz tests).
+        debug_assert_eq!(
+            found,
+            Literals {
+                next: 0,
+                seen: 0,
+                ..self.literals
+            }
+            .nth(k),
+            "structural count off at number {k}"
+        );
+        match found {
+            Some(text) => Some(text),
+            None => self.literals.nth(k),
+        }
+    }
+}
+
+/// The text of the input's numbers, found lazily in document order: simd-json's stage 1
+/// marks the first byte of every scalar, and outside strings a scalar starting with `-` or a
+/// digit is a number. Only documents with a float pay for this, and only up to their last one.
+#[derive(Clone, Copy)]
+struct Literals<'r> {
+    raw: &'r [u8],
+    structurals: &'r [u32],
+    /// Next structural index to look at.
+    next: usize,
+    /// Numbers passed so far.
+    seen: usize,
+}
+
+impl<'r> Literals<'r> {
+    /// The number whose first byte is the `i`-th structural, if one starts there.
+    fn at(&self, i: usize) -> Option<&'r str> {
+        let at = *self.structurals.get(i)? as usize;
+        let rest = self.raw.get(at..)?;
+        match rest.first() {
+            Some(c) if *c == b'-' || c.is_ascii_digit() => Some(number_prefix(rest)),
+            _ => None,
+        }
+    }
+
+    /// The `k`-th number of the document (counting from 0); `k` never goes backwards.
+    fn nth(&mut self, k: usize) -> Option<&'r str> {
+        while let Some(&at) = self.structurals.get(self.next) {
+            self.next += 1;
+            let at = at as usize;
+            let c = *self.raw.get(at)?;
+            if c != b'-' && !c.is_ascii_digit() {
+                continue;
+            }
+            let n = self.seen;
+            self.seen += 1;
+            if n < k {
+                continue;
+            }
+            return Some(number_prefix(self.raw.get(at..)?));
+        }
+        None
+    }
+}
+
+/// The number literal at the start of `rest` (its characters are all ASCII).
+fn number_prefix(rest: &[u8]) -> &str {
+    let len = rest
+        .iter()
+        .position(|b| !matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        .unwrap_or(rest.len());
+    std::str::from_utf8(&rest[..len]).unwrap_or("")
+}
+
+/// Whether both [`Value::to_text`] and [`Value::write_json`] print `f` exactly as `text`.
+/// Decided from the text alone in the common cases, without formatting `f`:
+/// - plain decimal, at most 15 digits, no trailing zero in the fraction, not tiny (`12.5`):
+///   yes — a decimal of at most 15 significant digits is the shortest round-trip form of the
+///   f64 it parses to, which is what both print;
+/// - a fraction ending in `0` (`0.10`, `1.0`), an `E`, or an exponent without a sign (`1e3`):
+///   no — neither ever prints those.
+fn prints_as_written(f: f64, text: &str) -> bool {
+    let b = text.as_bytes();
+    let mut digits = 0;
+    let mut point = false;
+    let mut exp_at = None;
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => digits += 1,
+            b'.' => point = true,
+            b'e' | b'E' => {
+                exp_at = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    match exp_at {
+        None if point => {
+            if b.last() == Some(&b'0') {
+                return false;
+            }
+            if digits <= 15 && f.abs() >= 1e-6 {
+                return true;
+            }
+        }
+        None => {}
+        Some(i) if b[i] == b'E' || !matches!(b.get(i + 1), Some(b'+' | b'-')) => return false,
+        Some(_) => {}
+    }
+    let mut out = Vec::new();
+    write_float(f, &mut out);
+    out == b && format_float_g(f) == text
+}
+
+thread_local! {
+    static PARSER: std::cell::RefCell<ParserState> = std::cell::RefCell::new(ParserState::default());
+}
+
+impl Value {
+    /// Parse a JSON document. The buffer is left as it is (kept `&mut` for callers written
+    /// when simd-json used it as scratch space); see [`Value::from_json_bytes`].
+    pub fn from_json_slice(buf: &mut [u8]) -> Result<Value, String> {
+        Value::from_json_bytes(buf)
+    }
+
+    /// Parse a JSON document.
+    ///
+    /// Nesting is bounded by [`MAX_JSON_DEPTH`] (simd-json's limit, enforced while parsing,
+    /// before any `Value` is built): every later step on a document (conversion, mapping,
+    /// encoding, `Drop`) recurses once per level, so a payload 10 000 levels deep is refused
+    /// here with a clear error instead of overflowing a processor thread's stack.
+    ///
+    /// Straight from simd-json's tape into [`Value`], with the parser's buffers and the tape
+    /// kept per thread: one allocation per string and per map node, nothing else. (Going
+    /// through `simd_json::OwnedValue` built a hash map per object only to move it into a
+    /// `BTreeMap`, and allocated fresh parser buffers on every call.)
+    ///
+    /// Numbers keep their text where it matters: one written differently from how this
+    /// engine prints its value (`0.10`, `1e3`, `-0.0`, an integer beyond `i64`) becomes a
+    /// [`Value::RawNumber`], as Bento keeps input numbers as Go `json.Number`s. Documents
+    /// without such numbers cost nothing extra.
+    pub fn from_json_bytes(raw: &[u8]) -> Result<Value, String> {
+        PARSER.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut st) => st.parse(raw),
+            // Re-entered on this thread (cannot happen today): parse with fresh buffers.
+            Err(_) => ParserState::default().parse(raw),
+        })
+    }
+}
+
+/// Deepest nesting of arrays and objects a parsed document may have (simd-json's default,
+/// the same as simdjson's). The Flexprice API nests events at most a few levels.
+pub const MAX_JSON_DEPTH: usize = simd_json::DEFAULT_MAX_DEPTH;
+
+/// simd-json's errors read `InvalidUtf8 at character 7`; say what is wrong in words a user
+/// reading the dead-letter file understands, keeping the byte offset.
+/// A parse failure in words: simd-json validates UTF-8 in bulk and reports byte 0, so the real
+/// spot is found here (the buffer is untouched when validation fails).
+fn parse_error(e: simd_json::Error, buf: &[u8]) -> String {
+    if matches!(e.error(), simd_json::ErrorType::InvalidUtf8) {
+        let at = std::str::from_utf8(buf)
+            .err()
+            .map_or(0, |u| u.valid_up_to());
+        return format!("invalid UTF-8 at byte {at}");
+    }
+    json_error(e)
+}
+
+fn json_error(e: simd_json::Error) -> String {
+    use simd_json::ErrorType as E;
+    let at = e.index();
+    let what = match e.error() {
+        E::DepthLimitExceeded => {
+            return format!("nested deeper than {MAX_JSON_DEPTH} levels (at byte {at})")
+        }
+        E::InvalidUtf8 => "invalid UTF-8".to_string(),
+        E::Eof => return "unexpected end of input (empty or truncated)".to_string(),
+        E::TrailingData => "trailing data after the document".to_string(),
+        E::InvalidNumber | E::InvalidExponent => "invalid number".to_string(),
+        E::InvalidEscape | E::InvalidUnicodeEscape | E::InvalidUnicodeCodepoint => {
+            "invalid escape in a string".to_string()
+        }
+        E::UnterminatedString => "unterminated string".to_string(),
+        E::InputTooLarge => return "document larger than 4 GiB".to_string(),
+        // simd-json reports most structural problems as a bare `Syntax` at byte 0, or an
+        // `InternalError` on the first character that cannot start a value.
+        _ if at == 0 && e.character().is_none() => {
+            return "syntax error (malformed or truncated document)".to_string()
+        }
+        _ => "syntax error".to_string(),
+    };
+    match e.character() {
+        Some(c) if !c.is_control() => format!("{what} at byte {at} ('{c}')"),
+        _ => format!("{what} at byte {at}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_keeps_types_and_last_duplicate_key() {
+        let mut buf =
+            br#"{"a":1,"b":[true,null,2.5,"x\n"],"a":-3,"u":18446744073709551615,"o":{}}"#.to_vec();
+        let v = Value::from_json_slice(&mut buf).expect("valid");
+        assert_eq!(
+            v.to_json_string(),
+            r#"{"a":-3,"b":[true,null,2.5,"x\n"],"o":{},"u":18446744073709551615}"#
+        );
+        let mut bad = b"{\"a\":".to_vec();
+        assert!(Value::from_json_slice(&mut bad).is_err());
+    }
+
+    /// The shortcut in `prints_as_written` agrees with formatting for real: random decimals
+    /// (up to 17 digits, with and without trailing zeros and exponents) against the slow check.
+    #[test]
+    fn shortest_form_is_display() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let check = |f: f64| {
+            if f.is_finite() {
+                let mut out = Vec::new();
+                write_shortest(f, &mut out);
+                assert_eq!(
+                    String::from_utf8(out).expect("ascii"),
+                    f.to_string(),
+                    "{f:e}"
+                );
+            }
+        };
+        for f in [
+            0.0, -0.0, 4.0, -4.0, 0.1, 1234.56, 1e-7, 1e-5, 1e15, 1e16, 1e20, 1e21, 5e-324,
+        ] {
+            check(f);
+        }
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check(f64::from_bits(x)); // any bit pattern: every magnitude
+            check((x % 10_000_000) as f64 / 100.0); // prices and durations
+        }
+    }
+
+    #[test]
+    fn prints_as_written_shortcut_matches_formatting() {
+        let slow = |f: f64, t: &str| {
+            let mut out = Vec::new();
+            write_float(f, &mut out);
+            out == t.as_bytes() && format_float_g(f) == t
+        };
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200_000 {
+            let r = next();
+            let int = (r % 1_000_000) as i64 * if r & 1 == 0 { 1 } else { -1 };
+            let frac_digits = (next() % 12) as usize;
+            let frac = next() % 10u64.pow(frac_digits as u32);
+            let mut t = format!("{int}");
+            if frac_digits > 0 {
+                t.push_str(&format!(".{frac:0frac_digits$}"));
+            }
+            match next() % 6 {
+                0 => t.push_str(&format!("e{}", next() % 30)),
+                1 => t.push_str(&format!("e-{}", next() % 30)),
+                2 => t.push_str(&format!("e+{}", next() % 30)),
+                _ => {}
+            }
+            let f: f64 = t.parse().expect("decimal");
+            assert_eq!(prints_as_written(f, &t), slow(f, &t), "{t}");
+        }
+        for t in ["0.10", "1.0", "1e3", "1E+21", "-0.0", "2.50e-3"] {
+            let f: f64 = t.parse().expect("decimal");
+            assert!(!prints_as_written(f, t), "{t}");
+        }
+        for t in ["0.1", "12.5", "1234.56", "-0.000001", "1e+21"] {
+            let f: f64 = t.parse().expect("decimal");
+            assert!(prints_as_written(f, t), "{t}");
+        }
+    }
+}
