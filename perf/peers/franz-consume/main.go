@@ -85,7 +85,11 @@ func main() {
 	for records < *n {
 		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			fail("timed out after %s at %d/%d records", *timeout, records, *n)
+			hint := ""
+			if records == 0 {
+				hint = " (none arrived: does the topic exist and hold records?)"
+			}
+			fail("timed out after %s at %d/%d records%s", *timeout, records, *n, hint)
 		}
 		if errors.Is(fetches.Err0(), kgo.ErrClientClosed) {
 			fail("client closed at %d/%d records", records, *n)
