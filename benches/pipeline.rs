@@ -15,11 +15,11 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flexprice_collector::bloblang::Mapping;
-use flexprice_collector::delivery::Ack;
 use flexprice_collector::document::Value;
-use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::{Batcher, Batching, EventEncoder, Policy};
 use flexprice_collector::output::Encoder;
+use flexprice_collector::pipeline::Ack;
+use flexprice_collector::pipeline::Origin;
 use flexprice_collector::processor::{Part, ProcessorConfig};
 
 const SEED: &str = "root = this\nroot.properties = this.properties.map_each(p -> p.value.string())";

@@ -20,11 +20,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use flexprice_collector::config::Config;
-use flexprice_collector::delivery::Ack;
 use flexprice_collector::input::kafka::{KafkaConfig, KafkaInput};
-use flexprice_collector::input::{chunk_len, chunk_slots, Input};
-use flexprice_collector::observe::metrics;
-use flexprice_collector::runtime::{self, Control};
+use flexprice_collector::pipeline::telemetry::metrics;
+use flexprice_collector::pipeline::Ack;
+use flexprice_collector::pipeline::Control;
+use flexprice_collector::pipeline::{chunk_len, chunk_slots, Input};
+use flexprice_collector::runtime;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};

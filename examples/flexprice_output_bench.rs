@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
 
-use flexprice_collector::delivery::Checkpointer;
 use flexprice_collector::document::{Map, Value};
 use flexprice_collector::input::{Origin, CHUNK_MAX};
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};
-use flexprice_collector::runtime::Control;
+use flexprice_collector::pipeline::Checkpointer;
+use flexprice_collector::pipeline::Control;
 
 fn arg(i: usize, default: usize) -> usize {
     std::env::args()

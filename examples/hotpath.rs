@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::EventEncoder;
 use flexprice_collector::output::Encoder;
+use flexprice_collector::pipeline::Origin;
 use flexprice_collector::processor::{Part, ProcessorConfig};
 
 #[global_allocator]

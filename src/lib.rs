@@ -6,10 +6,10 @@
 
 pub mod bloblang;
 pub mod config;
-pub mod delivery;
 pub mod document;
 pub mod input;
 pub mod observe;
 pub mod output;
+pub mod pipeline;
 pub mod processor;
 pub mod runtime;

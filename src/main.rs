@@ -17,7 +17,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use flexprice_collector::config::Config;
 use flexprice_collector::observe::logs;
-use flexprice_collector::runtime::{self, Control};
+use flexprice_collector::pipeline::Control;
+use flexprice_collector::runtime;
 
 /// Kafka → Bloblang → Flexprice events API, at-least-once.
 /// Run a config with `flexprice-collector -c config.yaml`.

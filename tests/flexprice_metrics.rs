@@ -6,13 +6,13 @@ use std::time::Duration;
 
 use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
 
-use flexprice_collector::delivery::Checkpointer;
 use flexprice_collector::document::{Map, Value};
-use flexprice_collector::input::Origin;
-use flexprice_collector::observe::metrics;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};
-use flexprice_collector::runtime::Control;
+use flexprice_collector::pipeline::telemetry::metrics;
+use flexprice_collector::pipeline::Checkpointer;
+use flexprice_collector::pipeline::Control;
+use flexprice_collector::pipeline::Origin;
 
 #[test]
 fn counters_match_what_happened() {
@@ -81,7 +81,7 @@ fn counters_match_what_happened() {
     assert_eq!(cp.watermark(), Some(11));
     assert_eq!(sink.stats().events_accepted, 9);
     // Latency: one sample per answered request (7), one end-to-end sample per accepted event.
-    use flexprice_collector::observe::latency;
+    use flexprice_collector::pipeline::telemetry::latency;
     assert_eq!(latency::batch_send().total().count, 7);
     assert_eq!(latency::event_e2e().total().count, 9);
 }

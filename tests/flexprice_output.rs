@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
-use flexprice_collector::delivery::Checkpointer;
-use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Event, Output};
-use flexprice_collector::runtime::Control;
+use flexprice_collector::pipeline::Checkpointer;
+use flexprice_collector::pipeline::Control;
+use flexprice_collector::pipeline::Origin;
 use output_harness::{to_value, Running};
 use serde_json::json;
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 
 use flexprice_collector::bloblang::Mapping;
 use flexprice_collector::document::{Map, Value};
-use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::EventEncoder;
 use flexprice_collector::output::Encoder;
+use flexprice_collector::pipeline::Origin;
 use proptest::prelude::*;
 
 /// `n` cases from a fixed seed, so a CI run fails only for a change, never by the luck of

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use common::{committed, create_topic, kafka_yaml, produce, Broker, Running, Seen};
-use flexprice_collector::delivery::Ack;
 use flexprice_collector::input::kafka::lag;
+use flexprice_collector::pipeline::Ack;
 
 /// 100k messages over 4 partitions: each (partition, offset) arrives exactly once with its
 /// metadata, acks in scrambled order still commit everything, and lag drops to zero.

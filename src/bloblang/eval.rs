@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use super::ast::{describe, BinOp, Expr, MethodFn, Pat, Seg, Stmt};
 use crate::document::{Map, Value};
-use crate::input::Origin;
+use crate::pipeline::Origin;
 
 pub type Val<'a> = Cow<'a, Value>;
 

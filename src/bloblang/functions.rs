@@ -7,6 +7,7 @@ use super::ast::{Expr, FuncFn};
 use super::eval::{value, Cx, Fail, Val, NULL, R};
 use crate::document::time::{rfc3339_nano, Tm};
 use crate::document::{Map, Value};
+use crate::pipeline::Position;
 
 pub struct FuncSpec {
     pub name: &'static str,
@@ -126,6 +127,14 @@ fn throw<'a>(cx: &Cx<'a, '_>, args: &'a [Option<Expr>]) -> R<'a> {
 /// Source metadata computed from the message origin, only when a mapping reads it.
 fn origin_meta(cx: &Cx<'_, '_>, key: &str, typed: bool) -> Option<Value> {
     let o = cx.env.origin?;
+    let Position::Kafka {
+        topic,
+        partition,
+        offset,
+    } = &o.position
+    else {
+        return None;
+    };
     let int = |i: i64| {
         if typed {
             Value::Int(i)
@@ -134,9 +143,9 @@ fn origin_meta(cx: &Cx<'_, '_>, key: &str, typed: bool) -> Option<Value> {
         }
     };
     Some(match key {
-        "kafka_topic" => Value::Str(o.topic.to_string()),
-        "kafka_partition" => int(o.partition as i64),
-        "kafka_offset" => int(o.offset),
+        "kafka_topic" => Value::Str(topic.to_string()),
+        "kafka_partition" => int(i64::from(*partition)),
+        "kafka_offset" => int(*offset),
         "kafka_key" => Value::Str(String::from_utf8_lossy(o.key.as_deref()?).into_owned()),
         "kafka_timestamp_unix" => int(o.timestamp_ms? / 1000),
         "kafka_timestamp_ms" => int(o.timestamp_ms?),
@@ -160,7 +169,7 @@ fn all_origin_keys(cx: &Cx<'_, '_>) -> Vec<String> {
     let Some(o) = cx.env.origin else {
         return Vec::new();
     };
-    if o.partition < 0 {
+    if o.kafka().is_none() {
         return Vec::new();
     }
     let mut keys: Vec<String> = [

@@ -2,7 +2,7 @@
 
 use super::error::ParseError;
 use super::{Map, Query, Value};
-use crate::input::Origin;
+use crate::pipeline::Origin;
 
 #[derive(Clone)]
 enum Piece {

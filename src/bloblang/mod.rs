@@ -22,7 +22,7 @@ use crate::document::{Map, Value};
 pub use error::ParseError;
 pub use eval::ExecError;
 
-use crate::input::Origin;
+use crate::pipeline::Origin;
 use eval::{Cx, Env, RootState, State, Subj};
 
 /// What a mapping made of a message.

@@ -8,10 +8,10 @@ use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
 use super::lines::{pump, LineSource, ReadEnd};
-use super::{Chunk, Input};
 use crate::config::Problems;
-use crate::delivery::AckCounter;
-use crate::runtime::Control;
+use crate::pipeline::AckCounter;
+use crate::pipeline::Control;
+use crate::pipeline::{Chunk, Input};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

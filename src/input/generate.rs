@@ -7,13 +7,13 @@ use std::time::Instant;
 use crossbeam_channel::{after, select, Sender};
 use serde::{Deserialize, Serialize};
 
-use super::{Chunk, Input, Message, Origin};
 use crate::bloblang::{Mapping, MessageEnv, Outcome};
 use crate::config::{Duration, Problems};
-use crate::delivery::AckCounter;
 use crate::document::{Map, Value};
-use crate::observe::metrics;
-use crate::runtime::Control;
+use crate::pipeline::telemetry::metrics;
+use crate::pipeline::AckCounter;
+use crate::pipeline::Control;
+use crate::pipeline::{Chunk, Input, Message, Origin, Position};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -139,11 +139,11 @@ impl Input for GenerateInput {
                 chunk.push(Message {
                     payload,
                     origin: Origin {
-                        topic: Arc::clone(&name),
-                        partition: -1,
-                        offset: made as i64,
                         received_at: Some(Instant::now()),
-                        ..Origin::default()
+                        ..Origin::at(Position::Sequence {
+                            input: Arc::clone(&name),
+                            seq: made,
+                        })
                     },
                     ack: acks.issue(),
                 });
@@ -177,7 +177,7 @@ impl Input for GenerateInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::Ack;
+    use crate::pipeline::Ack;
 
     fn config(mapping: &str, count: u64, interval_ms: u64) -> GenerateConfig {
         GenerateConfig {

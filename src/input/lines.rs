@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use super::{Chunk, Message, Origin};
-use crate::delivery::AckCounter;
-use crate::observe::metrics;
-use crate::runtime::Control;
+use crate::pipeline::telemetry::metrics;
+use crate::pipeline::AckCounter;
+use crate::pipeline::Control;
+use crate::pipeline::{Chunk, Message, Origin, Position};
 
 /// Outcome of reading one source.
 pub enum ReadEnd {
@@ -69,7 +69,7 @@ impl Outlet<'_> {
 /// together, in chunks of at most `chunk_len`.
 pub fn pump<R: Read>(
     src: &mut LineSource<R>,
-    seq: &mut i64,
+    seq: &mut u64,
     acks: &Arc<AckCounter>,
     out: &Sender<Chunk>,
     chunk_len: usize,
@@ -128,7 +128,7 @@ pub fn pump<R: Read>(
 fn emit<R>(
     line: &[u8],
     src: &LineSource<R>,
-    seq: &mut i64,
+    seq: &mut u64,
     acks: &Arc<AckCounter>,
     outlet: &mut Outlet<'_>,
 ) -> bool {
@@ -140,11 +140,11 @@ fn emit<R>(
     let msg = Message {
         payload: line.to_vec(),
         origin: Origin {
-            topic: Arc::clone(&src.name),
-            partition: -1,
-            offset: *seq,
             received_at: Some(Instant::now()),
-            ..Origin::default()
+            ..Origin::at(Position::Sequence {
+                input: Arc::clone(&src.name),
+                seq: *seq,
+            })
         },
         ack: acks.issue(),
     };

@@ -14,7 +14,8 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use tiny_http::{Header, Method, Request, Response, Server};
 
-use super::{health, prom};
+use super::prom;
+use crate::pipeline::telemetry::health;
 
 /// Request-handling threads.
 pub const WORKERS: usize = 2;

@@ -1,10 +1,7 @@
 //! Observability: metrics, logs and the HTTP endpoints (`/ping`, `/ready`, `/metrics`).
 
-pub mod health;
 pub mod http;
-pub mod latency;
 pub mod logs;
-pub mod metrics;
 pub mod process;
 pub mod progress;
 pub mod prom;
@@ -114,7 +111,7 @@ pub fn start(
     logger: &LoggerConfig,
     metrics: &MetricsConfig,
 ) -> anyhow::Result<Services> {
-    health::get().reset("starting");
+    crate::pipeline::telemetry::health::get().reset("starting");
     prom::configure(metrics);
     let http = if http_config.enabled {
         Some(http::start(&http_config.address)?)

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender};
 
-use super::{latency, metrics};
+use crate::pipeline::telemetry::{latency, metrics};
 
 /// Counter values at one moment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -15,9 +15,9 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, TextEncoder};
 
-use super::latency::{self, Snapshot};
-use super::metrics::{self, Metrics};
 use super::process::{self, ProcessStats};
+use crate::pipeline::telemetry::latency::{self, Snapshot};
+use crate::pipeline::telemetry::metrics::{self, Metrics};
 
 /// The `Content-Type` of the rendered text.
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;

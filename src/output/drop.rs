@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
-use super::{Body, Encoder, Event, JsonEncoder, Output};
-use crate::delivery::Ack;
-use crate::observe::metrics;
-use crate::runtime::Control;
+use crate::pipeline::telemetry::metrics;
+use crate::pipeline::Ack;
+use crate::pipeline::Control;
+use crate::pipeline::{Body, Encoder, Event, JsonEncoder, Output};
 
 pub struct DropOutput;
 
@@ -24,7 +24,7 @@ impl Output for DropOutput {
         let m = metrics::get();
         for ev in events.iter().flatten() {
             if let Body::Failed { reason, .. } = &ev.body {
-                tracing::error!(reason = %reason, topic = %ev.origin.topic, partition = ev.origin.partition, offset = ev.origin.offset, "message failed processing; dropped by output.drop");
+                tracing::error!(reason = %reason, position = %ev.origin.position, "message failed processing; dropped by output.drop");
                 m.output_error.inc();
             } else {
                 m.output_sent.inc();

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use crossbeam_channel::Receiver;
 use serde::{Deserialize, Serialize};
 
-use super::{Body, Encoder, Event, JsonEncoder, Output};
 use crate::config::Problems;
-use crate::delivery::Ack;
-use crate::observe::metrics;
-use crate::runtime::Control;
+use crate::pipeline::telemetry::metrics;
+use crate::pipeline::Ack;
+use crate::pipeline::Control;
+use crate::pipeline::{Body, Encoder, Event, JsonEncoder, Output};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +68,7 @@ impl Output for StdoutOutput {
                             m.output_sent.inc();
                         }
                         Body::Failed { reason, .. } => {
-                            tracing::error!(reason = %reason, source = %ev.origin.topic, offset = ev.origin.offset, "message failed processing; not written");
+                            tracing::error!(reason = %reason, position = %ev.origin.position, "message failed processing; not written");
                             m.output_error.inc();
                         }
                     }

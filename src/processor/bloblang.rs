@@ -1,8 +1,8 @@
 //! The `mapping` (new document) and `mutation` (in place) processors: one processor, two ways
 //! of running the compiled mapping on the message's document.
 
-use super::{Part, ProcessError, Processor, Step};
 use crate::bloblang::{Mapping, MessageEnv};
+use crate::pipeline::{Part, ProcessError, Processor, Step};
 
 /// How the mapping treats the document.
 #[derive(Clone, Copy, Debug)]

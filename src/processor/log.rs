@@ -3,11 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Part, ProcessError, Processor, Step};
 use crate::bloblang::interp::Interpolated;
 use crate::bloblang::{Mapping, MessageEnv, Outcome};
 use crate::config::Problems;
 use crate::document::{Map, Value};
+use crate::pipeline::{Part, ProcessError, Processor, Step};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -8,10 +8,7 @@
 //! sender; the processors finish what is queued and drop theirs; the output flushes and
 //! returns; then the input (which may still hold offsets to commit) is told everything drained.
 
-mod control;
 pub mod signals;
-
-pub use control::Control;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,11 +17,12 @@ use anyhow::Context;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::config::Config;
-use crate::delivery::Ack;
-use crate::input::{self, Chunk, InputConfig};
-use crate::observe::{self, health, latency, metrics};
-use crate::output::{Body, Encoder, Event};
-use crate::processor::{Part, Processor, Step};
+use crate::input::InputConfig;
+use crate::observe;
+use crate::pipeline::telemetry::{health, latency, metrics};
+use crate::pipeline::Ack;
+use crate::pipeline::{self, Body, Chunk, Control, Encoder, Event};
+use crate::pipeline::{Part, Processor, Step};
 
 /// Stack of a processor thread. Parsing, mapping, encoding and dropping a document recurse
 /// once per nesting level; the deepest document the parser accepts (1023 levels) needs about
@@ -92,7 +90,10 @@ pub fn run(config: &Config, ctl: &Control) -> anyhow::Result<Summary> {
         InputConfig::Kafka(k) => k.fetch_buffer_cap,
         _ => 1024,
     };
-    let (chunk_len, slots) = (input::chunk_len(capacity), input::chunk_slots(capacity));
+    let (chunk_len, slots) = (
+        pipeline::chunk_len(capacity),
+        pipeline::chunk_slots(capacity),
+    );
     let (msg_tx, msg_rx) = crossbeam_channel::bounded::<Chunk>(slots);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded::<Vec<Event>>(slots);
     let (done_tx, done_rx) = crossbeam_channel::bounded::<(&'static str, anyhow::Result<()>)>(2);
@@ -223,7 +224,7 @@ fn process_loop(
                     .map(|s| (*s).to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                tracing::error!(panic = %what, topic = %part.origin.topic, partition = part.origin.partition, offset = part.origin.offset, "processing panicked (a bug); dead-lettering the message");
+                tracing::error!(panic = %what, position = %part.origin.position, "processing panicked (a bug); dead-lettering the message");
                 Some(Err(format!("internal error while processing (a bug, please report it): {what}")))
             });
             let Some(outcome) = outcome else {
@@ -300,8 +301,8 @@ fn run_processors(
 mod tests {
     use super::*;
     use crate::document::Value;
-    use crate::input::{Message, Origin};
-    use crate::processor::ProcessError;
+    use crate::pipeline::ProcessError;
+    use crate::pipeline::{Message, Origin};
 
     struct Panics;
     impl Processor for Panics {

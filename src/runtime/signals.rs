@@ -4,7 +4,7 @@
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::Control;
+use crate::pipeline::Control;
 
 pub fn install(ctl: Control) -> std::io::Result<()> {
     let mut signals = Signals::new([SIGINT, SIGTERM])?;

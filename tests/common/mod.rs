@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use flexprice_collector::input::kafka::{KafkaConfig, KafkaInput};
-use flexprice_collector::input::{chunk_len, chunk_slots, Chunk, Input, Message};
-use flexprice_collector::runtime::Control;
+use flexprice_collector::pipeline::Control;
+use flexprice_collector::pipeline::{chunk_len, chunk_slots, Chunk, Input, Message};
 use parking_lot::Mutex;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::{ClientContext, DefaultClientContext};

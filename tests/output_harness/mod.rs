@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
-use flexprice_collector::delivery::Checkpointer;
 use flexprice_collector::document::{Map, Value};
-use flexprice_collector::input::Origin;
 use flexprice_collector::output::flexprice::{FlexpriceConfig, FlexpriceOutput};
 use flexprice_collector::output::{Body, Encoder, Event, Output};
-use flexprice_collector::runtime::Control;
+use flexprice_collector::pipeline::Checkpointer;
+use flexprice_collector::pipeline::Control;
+use flexprice_collector::pipeline::Origin;
 
 pub struct Running {
     tx: Option<Sender<Vec<Event>>>,

@@ -11,7 +11,8 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
 use flexprice_collector::config::Config;
-use flexprice_collector::runtime::{self, Control};
+use flexprice_collector::pipeline::Control;
+use flexprice_collector::runtime;
 
 /// The same allocator as the collector binary, so the figures are the product's.
 #[global_allocator]
@@ -167,7 +168,7 @@ fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     // Stop once every event is accounted for: accepted by the API or dead-lettered. Bounded:
     // a demo that cannot finish says so instead of hanging.
     let limit = Instant::now() + Duration::from_secs(300);
-    let m = flexprice_collector::observe::metrics::get();
+    let m = flexprice_collector::pipeline::telemetry::metrics::get();
     while !pipeline.is_finished() && Instant::now() < limit {
         if api.stats().events_accepted + m.output_dead_letter.get() >= opts.events {
             break;

@@ -12,9 +12,9 @@ use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::context::Ctx;
-use crate::input::{Chunk, Message, Origin};
-use crate::observe::metrics;
-use crate::runtime::Control;
+use crate::pipeline::telemetry::metrics;
+use crate::pipeline::Control;
+use crate::pipeline::{Chunk, Message, Origin, Position};
 
 /// Poll timeout when nothing is pending: bounds how late a stop or a tick is noticed.
 const POLL_IDLE: Duration = Duration::from_millis(50);
@@ -183,7 +183,7 @@ impl Loop {
                     expected = p.next,
                     "partition rewound; tracking restarts"
                 );
-                p.cp = crate::delivery::Checkpointer::new();
+                p.cp = crate::pipeline::Checkpointer::new();
                 p.stored = None;
             }
             p.next = Some(offset + 1);
@@ -240,9 +240,11 @@ impl Loop {
         Some(Message {
             payload,
             origin: Origin {
-                topic: name,
-                partition,
-                offset,
+                position: Position::Kafka {
+                    topic: name,
+                    partition,
+                    offset,
+                },
                 timestamp_ms: msg.timestamp().to_millis(),
                 key: msg.key().filter(|_| self.metadata).map(<[u8]>::to_vec),
                 headers,

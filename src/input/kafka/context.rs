@@ -47,7 +47,10 @@ impl ClientContext for Ctx {
         // Broker connection losses are retried by librdkafka; they are worth a warning, not a stop.
         tracing::warn!(target: "librdkafka", error = %error, "{reason}");
         if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown) {
-            crate::observe::health::set_input_connected(false, &format!("{error}: {reason}"));
+            crate::pipeline::telemetry::health::set_input_connected(
+                false,
+                &format!("{error}: {reason}"),
+            );
         }
     }
 
@@ -87,7 +90,7 @@ impl ConsumerContext for Ctx {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             self.assign(consumer, tpl);
-            crate::observe::health::set_input_connected(true, "");
+            crate::pipeline::telemetry::health::set_input_connected(true, "");
         }
     }
 

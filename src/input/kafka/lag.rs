@@ -37,7 +37,7 @@ pub fn lag() -> Vec<PartitionLag> {
 pub(crate) fn forget(topic: &str, partition: i32) {
     LAG.lock()
         .retain(|(t, p), _| !(t.as_ref() == topic && *p == partition));
-    crate::observe::metrics::remove_lag(topic, partition);
+    crate::pipeline::telemetry::metrics::remove_lag(topic, partition);
 }
 
 /// The subset of librdkafka's statistics JSON we read (parsing the whole document would
@@ -99,7 +99,7 @@ pub(crate) fn update_from_stats(raw: &[u8], owned: impl Fn(&str, i32) -> Option<
                 continue;
             };
             let lag = (p.hi_offset - position).max(0);
-            crate::observe::metrics::set_lag(&name, p.partition, lag);
+            crate::pipeline::telemetry::metrics::set_lag(&name, p.partition, lag);
             reg.insert(
                 (Arc::clone(&name), p.partition),
                 PartitionLag {

@@ -30,8 +30,8 @@ use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::{Chunk, Input};
-use crate::runtime::Control;
+use crate::pipeline::Control;
+use crate::pipeline::{Chunk, Input};
 use context::Ctx;
 use state::Assigned;
 use topics::Topics;
@@ -110,7 +110,7 @@ impl KafkaInput {
                     partitions = parts.len(),
                     "kafka consumer assigned explicit partitions"
                 );
-                crate::observe::health::set_input_connected(true, "");
+                crate::pipeline::telemetry::health::set_input_connected(true, "");
             }
         }
         Ok(consumer::Loop {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::delivery::Checkpointer;
+use crate::pipeline::Checkpointer;
 
 /// One owned partition (one assignment of it).
 #[derive(Debug)]

@@ -7,8 +7,8 @@
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
-use crate::delivery::Ack;
-use crate::input::Origin;
+use crate::pipeline::Ack;
+use crate::pipeline::Origin;
 
 use super::config::Batching;
 use super::encode::{BULK_OVERHEAD, MAX_BODY_BYTES};

@@ -24,7 +24,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 use crate::document::write_json_str;
-use crate::input::Origin;
+use crate::pipeline::{Origin, Position};
 
 use crate::document::time as clock;
 
@@ -207,10 +207,7 @@ impl DeadLetterSink {
                     buf.clear();
                     encode(r, &now, &mut buf);
                     let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
-                    let key = format!(
-                        "{}-{}-{}",
-                        r.origin.topic, r.origin.partition, r.origin.offset
-                    );
+                    let key = source_key(r.origin);
                     let mut rec = BaseRecord::to(topic).payload(line).key(&key);
                     loop {
                         match producer.send(rec) {
@@ -286,17 +283,47 @@ fn encode(r: &Record<'_>, now: &str, out: &mut Vec<u8>) {
             }
         },
     }
-    out.extend_from_slice(b",\"source\":{\"topic\":");
-    write_json_str(&r.origin.topic, out);
-    out.extend_from_slice(
-        format!(
-            ",\"partition\":{},\"offset\":{}}},\"time\":",
-            r.origin.partition, r.origin.offset
-        )
-        .as_bytes(),
-    );
+    out.extend_from_slice(b",\"source\":");
+    write_source(r.origin, out);
+    out.extend_from_slice(b",\"time\":");
     write_json_str(now, out);
     out.extend_from_slice(b"}\n");
+}
+
+/// The dead-letter record's `source`: `{"topic","partition","offset"}` of a Kafka record,
+/// `{"input","sequence"}` of a message of stdin, a file or `generate`.
+fn write_source(o: &Origin, out: &mut Vec<u8>) {
+    match &o.position {
+        Position::Kafka {
+            topic,
+            partition,
+            offset,
+        } => {
+            out.extend_from_slice(b"{\"topic\":");
+            write_json_str(topic, out);
+            out.extend_from_slice(
+                format!(",\"partition\":{partition},\"offset\":{offset}}}").as_bytes(),
+            );
+        }
+        Position::Sequence { input, seq } => {
+            out.extend_from_slice(b"{\"input\":");
+            write_json_str(input, out);
+            out.extend_from_slice(format!(",\"sequence\":{seq}}}").as_bytes());
+        }
+    }
+}
+
+/// The Kafka key of a dead-letter message: its source, `topic-partition-offset` (or
+/// `input-sequence`), so records of one source partition land together.
+fn source_key(o: &Origin) -> String {
+    match &o.position {
+        Position::Kafka {
+            topic,
+            partition,
+            offset,
+        } => format!("{topic}-{partition}-{offset}"),
+        Position::Sequence { input, seq } => format!("{input}-{seq}"),
+    }
 }
 
 /// At most `max` bytes, cut on a character boundary.
@@ -321,12 +348,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("dlq.jsonl");
         let sink = DeadLetterSink::open(&path).expect("open");
-        let origin = Origin {
+        let origin = Origin::at(Position::Kafka {
             topic: Arc::from("usage"),
             partition: 2,
             offset: 41,
-            ..Origin::default()
-        };
+        });
         sink.write(&[
             Record {
                 reason: "bad request",

@@ -7,8 +7,8 @@
 
 use crate::document::write_json_str;
 use crate::document::Value;
-use crate::input::Origin;
-use crate::output::Encoder;
+use crate::pipeline::Encoder;
+use crate::pipeline::{Origin, Position};
 
 use crate::document::time as clock;
 
@@ -59,10 +59,13 @@ impl EventEncoder {
     /// (topic, partition, offset), so a redelivery after a crash carries the same id and the
     /// duplicate can be recognised downstream.
     pub fn derived_id(&self, origin: &Origin) -> String {
-        if origin.partition >= 0 {
-            format!("{}-{}-{}", origin.topic, origin.partition, origin.offset)
-        } else {
-            format!("{}-{}-{}", origin.topic, self.run_tag, origin.offset)
+        match &origin.position {
+            Position::Kafka {
+                topic,
+                partition,
+                offset,
+            } => format!("{topic}-{partition}-{offset}"),
+            Position::Sequence { input, seq } => format!("{input}-{}-{seq}", self.run_tag),
         }
     }
 
@@ -70,16 +73,23 @@ impl EventEncoder {
     /// `format!` and no intermediate `String` per event).
     fn write_derived_id(&self, origin: &Origin, out: &mut Vec<u8>) {
         let mut n = itoa::Buffer::new();
-        write_json_str(&origin.topic, out);
+        write_json_str(origin.stream(), out);
         out.pop(); // reopen the string: the rest are digits, `-` and the hex run tag
         out.push(b'-');
-        if origin.partition >= 0 {
-            out.extend_from_slice(n.format(origin.partition).as_bytes());
-        } else {
-            out.extend_from_slice(self.run_tag.as_bytes());
+        match &origin.position {
+            Position::Kafka {
+                partition, offset, ..
+            } => {
+                out.extend_from_slice(n.format(*partition).as_bytes());
+                out.push(b'-');
+                out.extend_from_slice(n.format(*offset).as_bytes());
+            }
+            Position::Sequence { seq, .. } => {
+                out.extend_from_slice(self.run_tag.as_bytes());
+                out.push(b'-');
+                out.extend_from_slice(n.format(*seq).as_bytes());
+            }
         }
-        out.push(b'-');
-        out.extend_from_slice(n.format(origin.offset).as_bytes());
         out.push(b'"');
     }
 }
@@ -217,13 +227,25 @@ mod tests {
     use crate::document::Map;
     use std::sync::Arc;
 
+    /// A Kafka record of topic `usage`, or (partition -1) the `offset`-th line of an input
+    /// named `usage`.
     fn origin(partition: i32, offset: i64) -> Origin {
-        Origin {
-            topic: Arc::from("usage"),
-            partition,
-            offset,
-            ..Origin::default()
-        }
+        named("usage", partition, offset)
+    }
+
+    fn named(name: &str, partition: i32, offset: i64) -> Origin {
+        Origin::at(if partition >= 0 {
+            Position::Kafka {
+                topic: Arc::from(name),
+                partition,
+                offset,
+            }
+        } else {
+            Position::Sequence {
+                input: Arc::from(name),
+                seq: offset as u64,
+            }
+        })
     }
 
     fn doc(pairs: &[(&str, Value)]) -> Value {
@@ -271,7 +293,8 @@ mod tests {
     /// `0.1` (nor `1e3` to `1000`) on the way from Kafka through a mapping to the API body.
     #[test]
     fn input_numbers_are_sent_as_written() {
-        use crate::processor::{Part, ProcessorConfig};
+        use crate::pipeline::Part;
+        use crate::processor::ProcessorConfig;
         let raw = br#"{"event_name":"api.call","external_customer_id":"c","event_id":"e","timestamp":"2026-01-02T15:04:05Z","properties":{"amount":0.10,"rate":1e3,"n":2.5,"big":18446744073709551615}}"#;
         let procs = [
             ProcessorConfig::Mapping("root = this\nroot.source = \"kafka\"".into()),
@@ -335,8 +358,7 @@ mod tests {
         // The id written straight into the event is the documented form, escaped as JSON
         // (a file input's "topic" is its path, which may hold quotes or backslashes).
         for (partition, offset) in [(3, 7), (-1, 123_456_789_012), (0, 0)] {
-            let mut o = origin(partition, offset);
-            o.topic = std::sync::Arc::from("dir\\a \"b\"/events.jsonl");
+            let o = named("dir\\a \"b\"/events.jsonl", partition, offset);
             let j = parse(&enc.encode(&d, &o).expect("valid"));
             assert_eq!(j["event_id"].as_str(), Some(&enc.derived_id(&o)[..]));
         }

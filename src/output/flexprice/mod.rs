@@ -29,11 +29,11 @@ use std::time::Instant;
 use anyhow::Context;
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::{Body, Encoder, Event, Output};
-use crate::delivery::Ack;
-use crate::input::Origin;
-use crate::observe::metrics;
-use crate::runtime::Control;
+use crate::pipeline::telemetry::metrics;
+use crate::pipeline::Ack;
+use crate::pipeline::Control;
+use crate::pipeline::Origin;
+use crate::pipeline::{Body, Encoder, Event, Output};
 use dead_letter::{DeadLetterSink, Payload, Record};
 
 /// Failed events collected before one dead-letter write (one fsync for many).
@@ -240,7 +240,7 @@ fn write_failed(dead_letter: &DeadLetterSink, failed: &mut Vec<(Vec<u8>, String,
         Ok(()) => {
             metrics::get().output_dead_letter.add(n as u64);
             for (_, reason, origin, _) in failed.iter() {
-                tracing::warn!(reason = %reason, topic = %origin.topic, partition = origin.partition, offset = origin.offset, "event failed processing; dead-lettered");
+                tracing::warn!(reason = %reason, position = %origin.position, "event failed processing; dead-lettered");
             }
             Ack::ack_all(failed.drain(..).map(|(_, _, _, ack)| ack));
         }

@@ -25,9 +25,9 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::Receiver;
 
 use crate::config::Secret;
-use crate::delivery::Ack;
-use crate::observe::{health, latency, metrics};
-use crate::runtime::Control;
+use crate::pipeline::telemetry::{health, latency, metrics};
+use crate::pipeline::Ack;
+use crate::pipeline::Control;
 
 use super::batch::Batch;
 use super::dead_letter::{truncate, DeadLetterSink, Payload, Record};

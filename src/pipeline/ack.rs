@@ -15,9 +15,7 @@
 //! Acks are recorded directly in shared, bounded state (no ack channel), so an output can never
 //! block on an input that is itself blocked on a full queue.
 
-mod checkpoint;
-
-pub use checkpoint::Checkpointer;
+use super::Checkpointer;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
-use crate::input::Origin;
+use crate::pipeline::Origin;
 
 /// Quantiles exported and shown.
 pub const QUANTILES: [f64; 4] = [0.5, 0.9, 0.99, 0.999];
