@@ -57,6 +57,7 @@ pub fn run(mapping: Option<String>, file: Option<PathBuf>) -> ExitCode {
                 meta: &mut meta,
                 origin: None,
                 raw: &raw,
+                error: None,
             },
         );
         let written = match result {

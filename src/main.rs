@@ -15,10 +15,9 @@ mod blobl;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use flexprice_collector::config::Config;
 use flexprice_collector::observe::logs;
 use flexprice_collector::pipeline::Control;
-use flexprice_collector::runtime;
+use flexprice_collector::runtime::{self, Plan};
 
 /// Kafka → Bloblang → Flexprice events API, at-least-once.
 /// Run a config with `flexprice-collector -c config.yaml`.
@@ -94,9 +93,9 @@ fn main() -> ExitCode {
     }
     match cli.command {
         Some(Command::Lint(l)) => lint(&l.files),
-        Some(Command::Echo(e)) => match Config::load(&e.config) {
-            Ok(c) => {
-                print!("{}", c.to_redacted_yaml());
+        Some(Command::Echo(e)) => match Plan::load(&e.config) {
+            Ok(plan) => {
+                print!("{}", plan.config.to_redacted_yaml());
                 ExitCode::SUCCESS
             }
             Err(errs) => {
@@ -123,7 +122,7 @@ fn lint(files: &[PathBuf]) -> ExitCode {
     }
     let mut bad = 0;
     for f in files {
-        if let Err(errs) = Config::load(f) {
+        if let Err(errs) = Plan::load(f) {
             bad += 1;
             eprintln!("{errs}");
         }
@@ -136,25 +135,25 @@ fn lint(files: &[PathBuf]) -> ExitCode {
 }
 
 fn run(path: &std::path::Path, level: Option<&str>) -> ExitCode {
-    let mut config = match Config::load(path) {
-        Ok(c) => c,
+    let mut plan = match Plan::load(path) {
+        Ok(p) => p,
         Err(errs) => {
             eprintln!("{errs}");
             return ExitCode::FAILURE;
         }
     };
     if let Some(l) = level {
-        config.logger.level = l.to_string();
+        plan.config.logger.level = l.to_string();
     }
-    logs::init(&config.logger);
+    logs::init(&plan.config.logger);
     // Redacted: secrets print as `!!!SECRET_SCRUBBED!!!`, as in `echo`.
-    tracing::debug!(config = %config.to_redacted_yaml(), "config loaded");
-    let ctl = Control::new(config.shutdown_timeout.get());
+    tracing::debug!(config = %plan.config.to_redacted_yaml(), "config loaded");
+    let ctl = Control::new(plan.config.shutdown_timeout.get());
     if let Err(e) = runtime::signals::install(ctl.clone()) {
         tracing::error!(error = %e, "cannot install signal handlers");
         return ExitCode::FAILURE;
     }
-    match runtime::run(&config, &ctl) {
+    match runtime::run(plan, &ctl) {
         Ok(s) => {
             tracing::info!(
                 received = s.received,

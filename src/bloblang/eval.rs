@@ -79,6 +79,8 @@ pub struct Env<'a> {
     /// The source metadata (`kafka_*`), unless the mapping cleared all metadata.
     pub origin: Option<&'a Origin>,
     pub raw: &'a [u8],
+    /// Bento's error flag of the message (`error()`, `errored()`).
+    pub error: Option<&'a str>,
     pub maps: &'a HashMap<String, Vec<Stmt>>,
 }
 
@@ -779,6 +781,7 @@ pub fn run_stmts(
                 meta_out: meta,
                 origin: if st.meta_cleared { None } else { env.origin },
                 raw: env.raw,
+                error: env.error,
                 maps: env.maps,
             };
             let cx = Cx {

@@ -290,17 +290,18 @@ fn content<'a>(cx: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
     owned(Value::Bytes(cx.env.raw.to_vec()))
 }
 
-/// `error()`: in Bento, the error an earlier processor flagged the message with. Here a
-/// processor that fails a message ends its chain (the message goes to the dead-letter path
-/// with the reason), so a mapping only ever runs on messages without an error: always null.
-fn error<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
-    owned(Value::Null)
+/// `error()`: the error an earlier processor flagged the message with, or null.
+fn error<'a>(cx: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
+    owned(
+        cx.env
+            .error
+            .map_or(Value::Null, |e| Value::Str(e.to_string())),
+    )
 }
 
-/// `errored()`: whether an earlier processor failed the message. Always false, for the reason
-/// given at [`error`]; a failure inside the mapping itself aborts it (`.catch()` handles that).
-fn errored<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
-    owned(Value::Bool(false))
+/// `errored()`: whether an earlier processor failed the message (and no `catch` cleared it).
+fn errored<'a>(cx: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
+    owned(Value::Bool(cx.env.error.is_some()))
 }
 
 fn batch_index<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {

@@ -1,8 +1,7 @@
 //! Bento string interpolation: `Event: ${! json("event_name") }`, used by the `log` processor.
 
 use super::error::ParseError;
-use super::{Map, Query, Value};
-use crate::pipeline::Origin;
+use super::{MessageRef, Query};
 
 #[derive(Clone)]
 enum Piece {
@@ -75,12 +74,12 @@ impl Interpolated {
         Ok(Interpolated { pieces })
     }
 
-    pub fn render(&self, doc: &Value, meta: &Map, origin: Option<&Origin>, raw: &[u8]) -> String {
+    pub fn render(&self, m: &MessageRef<'_>) -> String {
         let mut out = String::new();
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Query(q) => match q.eval(doc, meta, origin, raw) {
+                Piece::Query(q) => match q.eval(m) {
                     Ok(Some(v)) => out.push_str(&v.to_text()),
                     Ok(None) => out.push_str("null"),
                     Err(e) => out.push_str(&format!("<error: {e}>")),

@@ -56,6 +56,8 @@ pub struct MessageEnv<'a> {
     pub meta: &'a mut Map,
     pub origin: Option<&'a Origin>,
     pub raw: &'a [u8],
+    /// Bento's error flag: what an earlier processor failed the message with.
+    pub error: Option<&'a str>,
 }
 
 impl Mapping {
@@ -81,6 +83,13 @@ impl Mapping {
             s.for_each_expr(&mut |e| found = found || e.reads_metadata());
         }
         found
+    }
+
+    /// Whether [`Mapping::exec_replace`] runs on the input moved into `root` (a mapping that
+    /// starts with `root = this` and never reads back its edits): a failure midway then
+    /// leaves the document half edited.
+    pub fn runs_in_place(&self) -> bool {
+        self.inner.in_place
     }
 
     /// Run as a `mapping`: build a new document from `input`.
@@ -160,6 +169,7 @@ impl Mapping {
             meta_out: &meta_in,
             origin: msg.origin,
             raw: msg.raw,
+            error: msg.error,
             maps: &self.inner.maps,
         };
         eval::run_stmts(stmts, input, &mut st, &env, msg.meta)?;
@@ -176,6 +186,7 @@ impl Mapping {
                 meta: &mut meta,
                 origin: None,
                 raw: raw.as_bytes(),
+                error: None,
             },
         )
     }
@@ -188,6 +199,16 @@ fn outcome(st: State) -> Outcome {
         RootState::Deleted => Outcome::Deleted,
         RootState::Unset | RootState::Input => Outcome::Unchanged,
     }
+}
+
+/// A message as a query or an interpolation reads it (nothing of it is changed).
+#[derive(Clone, Copy)]
+pub struct MessageRef<'a> {
+    pub doc: &'a Value,
+    pub meta: &'a Map,
+    pub origin: Option<&'a Origin>,
+    pub raw: &'a [u8],
+    pub error: Option<&'a str>,
 }
 
 /// A single query (`this.a + 1`), as used by `${! ... }` interpolations.
@@ -211,20 +232,16 @@ impl Query {
         self.expr.reads_metadata()
     }
 
-    /// Evaluate against a document and its metadata; `None` when it yields no value.
-    pub fn eval(
-        &self,
-        doc: &Value,
-        meta: &Map,
-        origin: Option<&Origin>,
-        raw: &[u8],
-    ) -> Result<Option<Value>, String> {
+    /// Evaluate against a message; `None` when it yields no value.
+    pub fn eval(&self, m: &MessageRef<'_>) -> Result<Option<Value>, String> {
         let maps = HashMap::new();
+        let doc = m.doc;
         let env = Env {
-            meta_in: meta,
-            meta_out: meta,
-            origin,
-            raw,
+            meta_in: m.meta,
+            meta_out: m.meta,
+            origin: m.origin,
+            raw: m.raw,
+            error: m.error,
             maps: &maps,
         };
         let vars = vec![None; self.nvars];
@@ -252,6 +269,7 @@ fn eval_const(e: &ast::Expr) -> Option<Value> {
         meta_out: &meta,
         origin: None,
         raw: b"",
+        error: None,
         maps: &maps,
     };
     let null = Value::Null;

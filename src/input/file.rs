@@ -4,14 +4,12 @@ use std::fs::File;
 use std::sync::Arc;
 
 use anyhow::Context;
-use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
 use super::lines::{pump, LineSource, ReadEnd};
+use super::InputSpec;
 use crate::config::Problems;
-use crate::pipeline::AckCounter;
-use crate::pipeline::Control;
-use crate::pipeline::{Chunk, Input};
+use crate::pipeline::{AckCounter, Input, InputContext};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -22,8 +20,9 @@ pub struct FileConfig {
     pub codec: Option<String>,
 }
 
-impl FileConfig {
-    pub fn validate(&self, path: &str, p: &mut Problems) {
+impl InputSpec for FileConfig {
+    fn plan(&self, path: &str, p: &mut Problems) -> Option<Box<dyn Input>> {
+        let before = p.len();
         if self.paths.is_empty() {
             p.add(format!("{path}.paths"), "at least one path is required");
         }
@@ -35,6 +34,11 @@ impl FileConfig {
                 );
             }
         }
+        (p.len() == before).then(|| {
+            Box::new(FileInput {
+                paths: self.paths.clone(),
+            }) as Box<dyn Input>
+        })
     }
 }
 
@@ -42,20 +46,12 @@ pub struct FileInput {
     paths: Vec<String>,
 }
 
-impl FileInput {
-    pub fn new(c: &FileConfig) -> FileInput {
-        FileInput {
-            paths: c.paths.clone(),
-        }
-    }
-}
-
 impl Input for FileInput {
     fn name(&self) -> &'static str {
         "file"
     }
 
-    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, cx: InputContext) -> anyhow::Result<()> {
         let acks = AckCounter::new();
         for path in &self.paths {
             let f =
@@ -66,8 +62,15 @@ impl Input for FileInput {
                 poll_fd: None,
             };
             let mut seq = 0;
-            match pump(&mut src, &mut seq, &acks, &out, chunk, ctl)
-                .with_context(|| format!("input.file: failed reading `{path}`"))?
+            match pump(
+                &mut src,
+                &mut seq,
+                &acks,
+                &cx.out,
+                cx.chunk_len,
+                &cx.control,
+            )
+            .with_context(|| format!("input.file: failed reading `{path}`"))?
             {
                 ReadEnd::Eof => tracing::debug!(path = %path, lines = seq, "file read to the end"),
                 ReadEnd::Stopped => return Ok(()),

@@ -4,16 +4,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{after, select, Sender};
+use crossbeam_channel::{after, select};
 use serde::{Deserialize, Serialize};
 
+use super::InputSpec;
 use crate::bloblang::{Mapping, MessageEnv, Outcome};
-use crate::config::{Duration, Problems};
+use crate::config::{Duration, Problem, Problems};
 use crate::document::{Map, Value};
 use crate::pipeline::telemetry::metrics;
-use crate::pipeline::AckCounter;
-use crate::pipeline::Control;
-use crate::pipeline::{Chunk, Input, Message, Origin, Position};
+use crate::pipeline::{AckCounter, Chunk, Input, InputContext, Message, Origin, Position};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -37,14 +36,28 @@ fn default_batch_size() -> u64 {
     1
 }
 
-impl GenerateConfig {
-    pub fn validate(&self, path: &str, p: &mut Problems) {
-        if let Err(e) = Mapping::compile(&self.mapping) {
-            p.add(format!("{path}.mapping"), format!("bad mapping: {e}"));
-        }
+impl InputSpec for GenerateConfig {
+    fn plan(&self, path: &str, p: &mut Problems) -> Option<Box<dyn Input>> {
+        let mapping = match Mapping::compile(&self.mapping) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                p.push(
+                    Problem::new(format!("{path}.mapping"), format!("bad mapping: {e}"))
+                        .inside((e.line, e.column)),
+                );
+                None
+            }
+        };
         if self.batch_size == 0 {
             p.add(format!("{path}.batch_size"), "must be at least 1");
+            return None;
         }
+        Some(Box::new(GenerateInput {
+            mapping: mapping?,
+            interval: self.interval.get(),
+            count: self.count,
+            batch_size: self.batch_size,
+        }))
     }
 }
 
@@ -56,17 +69,6 @@ pub struct GenerateInput {
 }
 
 impl GenerateInput {
-    pub fn new(c: &GenerateConfig) -> anyhow::Result<GenerateInput> {
-        let mapping = Mapping::compile(&c.mapping)
-            .map_err(|e| anyhow::anyhow!("input.generate.mapping: bad mapping: {e}"))?;
-        Ok(GenerateInput {
-            mapping,
-            interval: c.interval.get(),
-            count: c.count,
-            batch_size: c.batch_size.max(1),
-        })
-    }
-
     /// One message from the mapping; `None` when the mapping deleted it.
     fn make(&self) -> anyhow::Result<Option<Vec<u8>>> {
         let mut meta = Map::new();
@@ -78,6 +80,7 @@ impl GenerateInput {
                     meta: &mut meta,
                     origin: None,
                     raw: b"",
+                    error: None,
                 },
             )
             .map_err(|e| anyhow::anyhow!("input.generate.mapping: {e}"))?;
@@ -98,12 +101,9 @@ impl Input for GenerateInput {
         "generate"
     }
 
-    fn run(
-        self: Box<Self>,
-        out: Sender<Chunk>,
-        chunk_len: usize,
-        ctl: &Control,
-    ) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, cx: InputContext) -> anyhow::Result<()> {
+        let (out, ctl) = (cx.out, &cx.control);
+        let chunk_len = cx.chunk_len;
         let acks = AckCounter::new();
         let name: Arc<str> = Arc::from("generate");
         let chunk_len = chunk_len.max(1);
@@ -177,7 +177,26 @@ impl Input for GenerateInput {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pipeline::Ack;
+    use crate::pipeline::{Ack, Control};
+
+    fn plan(c: &GenerateConfig) -> Box<dyn Input> {
+        c.plan("input.generate", &mut Problems::default())
+            .expect("valid config")
+    }
+
+    fn context(
+        out: crossbeam_channel::Sender<Chunk>,
+        chunk_len: usize,
+        ctl: &Control,
+    ) -> InputContext {
+        InputContext {
+            out,
+            chunk_len,
+            control: ctl.clone(),
+            health: crate::pipeline::telemetry::health::StageHealth::input(),
+            metadata: false,
+        }
+    }
 
     fn config(mapping: &str, count: u64, interval_ms: u64) -> GenerateConfig {
         GenerateConfig {
@@ -190,10 +209,10 @@ mod tests {
 
     #[test]
     fn makes_count_messages_then_ends() {
-        let input = GenerateInput::new(&config(r#"root.n = "x" + "y""#, 3, 0)).expect("input");
+        let input = plan(&config(r#"root.n = "x" + "y""#, 3, 0));
         let (tx, rx) = crossbeam_channel::bounded(8);
         let ctl = Control::new(std::time::Duration::from_secs(1));
-        Box::new(input).run(tx, 2, &ctl).expect("run");
+        input.run(context(tx, 2, &ctl)).expect("run");
         let chunks: Vec<_> = rx.try_iter().collect();
         assert_eq!(chunks.len(), 2, "chunks of at most 2: {chunks:?}");
         let got: Vec<String> = chunks
@@ -209,11 +228,11 @@ mod tests {
 
     #[test]
     fn stops_promptly_mid_interval() {
-        let input = GenerateInput::new(&config("root = 1", 0, 60_000)).expect("input");
+        let input = plan(&config("root = 1", 0, 60_000));
         let (tx, rx) = crossbeam_channel::bounded(8);
         let ctl = Control::new(std::time::Duration::from_secs(1));
-        let c2 = ctl.clone();
-        let t = std::thread::spawn(move || Box::new(input).run(tx, 16, &c2));
+        let cx = context(tx, 16, &ctl);
+        let t = std::thread::spawn(move || input.run(cx));
         // The first message comes at once, in a chunk of its own (the input does not hold it
         // back to fill a chunk); then the input waits a minute unless stopped.
         let first = rx
@@ -230,7 +249,12 @@ mod tests {
     #[test]
     fn bad_mapping_is_reported_by_validate() {
         let mut p = Problems::default();
-        config("root = this.", 1, 0).validate("input.generate", &mut p);
-        assert!(!p.is_empty());
+        assert!(config("root = this.", 1, 0)
+            .plan("input.generate", &mut p)
+            .is_none());
+        let found: Vec<_> = p.iter().collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].path, "input.generate.mapping");
+        assert_eq!(found[0].inner, Some((1, 13)), "{found:?}");
     }
 }

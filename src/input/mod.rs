@@ -1,5 +1,7 @@
-//! Inputs: where messages come from. Each runs on its own thread and pushes [`Message`]s, in
+//! Inputs: where messages come from. Each runs on its own thread and pushes messages, in
 //! chunks, into a bounded channel; a full channel blocks it (backpressure).
+//!
+//! The registry is [`InputConfig`]: a component is its file plus one line there.
 
 pub mod file;
 pub mod generate;
@@ -12,7 +14,7 @@ use crate::pipeline::Input;
 
 crate::one_of! {
     /// `input:` — exactly one of these.
-    pub enum InputConfig via InputSection = "InputSection" ("input") {
+    pub struct InputConfig of InputKind as InputSpec, via InputSection = "InputSection" ("input") {
         kafka => Kafka(kafka::KafkaConfig),
         generate => Generate(generate::GenerateConfig),
         stdin => Stdin(stdin::StdinConfig),
@@ -20,25 +22,17 @@ crate::one_of! {
     }
 }
 
-impl InputConfig {
-    pub fn validate(&self, path: &str, p: &mut Problems) {
-        match self {
-            InputConfig::Kafka(c) => c.validate(&format!("{path}.kafka"), p),
-            InputConfig::Generate(c) => c.validate(&format!("{path}.generate"), p),
-            InputConfig::Stdin(_) => {}
-            InputConfig::File(c) => c.validate(&format!("{path}.file"), p),
-        }
-    }
+/// What every input component's config does: check itself and become the input, ready to run
+/// (no I/O: connecting and opening happen when it runs).
+pub trait InputSpec {
+    fn plan(&self, path: &str, problems: &mut Problems) -> Option<Box<dyn Input>>;
+}
 
-    /// Build the input. Errors name the problem (unreachable file, bad mapping, …).
-    /// `metadata`: a processor reads message metadata, so the source's (a Kafka message's key
-    /// and headers, which cost a copy and a parse each) must come along.
-    pub fn build(&self, metadata: bool) -> anyhow::Result<Box<dyn Input>> {
-        Ok(match self {
-            InputConfig::Kafka(c) => Box::new(kafka::KafkaInput::new(c.clone(), metadata)?),
-            InputConfig::Generate(c) => Box::new(generate::GenerateInput::new(c)?),
-            InputConfig::Stdin(c) => Box::new(stdin::StdinInput::new(c)),
-            InputConfig::File(c) => Box::new(file::FileInput::new(c)),
-        })
+impl InputConfig {
+    /// Plan the input at `path` (`input`).
+    pub fn plan(&self, path: &str, problems: &mut Problems) -> Option<Box<dyn Input>> {
+        self.component
+            .spec()
+            .plan(&format!("{path}.{}", self.component.name()), problems)
     }
 }

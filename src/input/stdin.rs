@@ -3,13 +3,12 @@
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
 
-use crossbeam_channel::Sender;
 use serde::{Deserialize, Serialize};
 
 use super::lines::{pump, LineSource, ReadEnd};
-use crate::pipeline::AckCounter;
-use crate::pipeline::Control;
-use crate::pipeline::{Chunk, Input};
+use super::InputSpec;
+use crate::config::Problems;
+use crate::pipeline::{AckCounter, Input, InputContext};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -21,9 +20,18 @@ pub struct StdinConfig {
 
 pub struct StdinInput;
 
-impl StdinInput {
-    pub fn new(_: &StdinConfig) -> StdinInput {
-        StdinInput
+impl InputSpec for StdinConfig {
+    fn plan(&self, path: &str, p: &mut Problems) -> Option<Box<dyn Input>> {
+        if let Some(c) = &self.codec {
+            if c != "lines" {
+                p.add(
+                    format!("{path}.codec"),
+                    format!("codec `{c}` is not supported; use `lines`"),
+                );
+                return None;
+            }
+        }
+        Some(Box::new(StdinInput))
     }
 }
 
@@ -32,7 +40,7 @@ impl Input for StdinInput {
         "stdin"
     }
 
-    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()> {
+    fn run(self: Box<Self>, cx: InputContext) -> anyhow::Result<()> {
         let stdin = std::io::stdin();
         let fd = stdin.as_raw_fd();
         let mut src = LineSource {
@@ -42,7 +50,14 @@ impl Input for StdinInput {
         };
         let mut seq = 0;
         let acks = AckCounter::new();
-        match pump(&mut src, &mut seq, &acks, &out, chunk, ctl)? {
+        match pump(
+            &mut src,
+            &mut seq,
+            &acks,
+            &cx.out,
+            cx.chunk_len,
+            &cx.control,
+        )? {
             ReadEnd::Eof => tracing::debug!(lines = seq, "stdin reached end of input"),
             ReadEnd::Stopped => tracing::debug!(lines = seq, "stdin stopped"),
         }

@@ -1,16 +1,16 @@
-//! `output.stdout`: one JSON line per event. An event is acked once its line is flushed.
+//! `output.stdout`: one JSON line per event. An event is delivered once its line is flushed.
 
 use std::io::Write;
 use std::sync::Arc;
 
-use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Problems;
+use super::{OutputPlan, OutputSpec, Planner};
 use crate::pipeline::telemetry::metrics;
-use crate::pipeline::Ack;
-use crate::pipeline::Control;
-use crate::pipeline::{Body, Encoder, Event, JsonEncoder, Output};
+use crate::pipeline::{
+    BatchPolicy, Body, Delivery, Encoder, Event, JsonEncoder, Output, WriteContext,
+};
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -20,25 +20,36 @@ pub struct StdoutConfig {
     pub codec: Option<String>,
 }
 
-impl StdoutConfig {
-    pub fn validate(&self, path: &str, p: &mut Problems) {
+impl OutputSpec for StdoutConfig {
+    fn plan(&self, path: &str, cx: &mut Planner<'_>) -> Option<Box<dyn OutputPlan>> {
         if let Some(c) = &self.codec {
             if c != "lines" {
-                p.add(
+                cx.problem(
                     format!("{path}.codec"),
                     format!("codec `{c}` is not supported; use `lines`"),
                 );
+                return None;
             }
         }
+        Some(Box::new(StdoutPlan))
     }
 }
 
-pub struct StdoutOutput;
+struct StdoutPlan;
 
-impl StdoutOutput {
-    pub fn new(_: &StdoutConfig) -> StdoutOutput {
-        StdoutOutput
+impl OutputPlan for StdoutPlan {
+    fn start(self: Box<Self>) -> anyhow::Result<Box<dyn Output>> {
+        Ok(Box::new(StdoutOutput {
+            out: Mutex::new(std::io::BufWriter::with_capacity(
+                1 << 16,
+                std::io::stdout(),
+            )),
+        }))
     }
+}
+
+pub struct StdoutOutput {
+    out: Mutex<std::io::BufWriter<std::io::Stdout>>,
 }
 
 impl Output for StdoutOutput {
@@ -50,40 +61,29 @@ impl Output for StdoutOutput {
         Arc::new(JsonEncoder)
     }
 
-    fn run(self: Box<Self>, events: Receiver<Vec<Event>>, _ctl: &Control) -> anyhow::Result<()> {
+    /// Whatever is at hand, written and flushed once: an acked line is a line that reached
+    /// stdout. One writer, so lines keep their order.
+    fn batching(&self) -> BatchPolicy {
+        BatchPolicy::at_hand(1024)
+    }
+
+    fn write(&self, events: Vec<Event>, _: &WriteContext<'_>) -> anyhow::Result<Delivery> {
         let m = metrics::get();
-        let stdout = std::io::stdout();
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-        let mut pending: Vec<Ack> = Vec::with_capacity(1024);
-        // Block for the first chunk, then take whatever else is queued, write it all, flush
-        // once, and only then ack: an acked line is a line that reached stdout.
-        while let Ok(first) = events.recv() {
-            let mut next = Some(first);
-            while let Some(chunk) = next {
-                for ev in chunk {
-                    match ev.body {
-                        Body::Ready(bytes) => {
-                            out.write_all(&bytes)?;
-                            out.write_all(b"\n")?;
-                            m.output_sent.inc();
-                        }
-                        Body::Failed { reason, .. } => {
-                            tracing::error!(reason = %reason, position = %ev.origin.position, "message failed processing; not written");
-                            m.output_error.inc();
-                        }
-                    }
-                    pending.push(ev.ack);
+        let mut out = self.out.lock();
+        for ev in &events {
+            match &ev.body {
+                Body::Ready(bytes) => {
+                    out.write_all(bytes)?;
+                    out.write_all(b"\n")?;
+                    m.output_sent.inc();
                 }
-                next = if pending.len() < 1024 {
-                    events.try_recv().ok()
-                } else {
-                    None
-                };
+                Body::Failed { reason, .. } => {
+                    tracing::error!(reason = %reason, position = %ev.origin.position, "message failed processing; not written");
+                    m.output_error.inc();
+                }
             }
-            out.flush()?;
-            Ack::ack_all(pending.drain(..));
         }
         out.flush()?;
-        Ok(())
+        Ok(Delivery::delivered(events))
     }
 }

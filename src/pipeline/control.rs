@@ -72,6 +72,30 @@ impl Control {
         self.deadline().is_some_and(|d| Instant::now() >= d)
     }
 
+    /// Wait `d` before a retry. False (give up, leave the work un-acked) when a stop's
+    /// deadline would pass before the wait ends: waiting longer is pointless, the runtime
+    /// stops waiting for the stage at that deadline. A stop with time left does not cut the
+    /// wait short: draining still retries.
+    pub fn wait(&self, d: Duration) -> bool {
+        let until = Instant::now() + d;
+        if !self.stop_requested() {
+            let left = until.saturating_duration_since(Instant::now());
+            crossbeam_channel::select! {
+                recv(self.stopping()) -> _ => {},
+                default(left) => return true,
+            }
+        }
+        // A stop was requested (before or during the wait).
+        match self.deadline() {
+            Some(deadline) if deadline <= until => false,
+            _ => {
+                let left = until.saturating_duration_since(Instant::now());
+                let _ = crossbeam_channel::after(left).recv();
+                true
+            }
+        }
+    }
+
     /// Called by the runtime when the output has delivered (or given up on) everything.
     /// Public so a test harness that drives an input directly can play the output's part.
     pub fn mark_drained(&self) {
@@ -108,6 +132,18 @@ mod tests {
         assert_eq!(c.deadline(), d, "second request must not move the deadline");
         assert!(c.stopping().recv().is_err());
         assert!(!c.past_deadline());
+    }
+
+    #[test]
+    fn a_wait_gives_up_only_when_the_deadline_would_pass() {
+        let c = Control::new(Duration::from_millis(200));
+        assert!(c.wait(Duration::from_millis(1)));
+        c.request_stop();
+        assert!(
+            c.wait(Duration::from_millis(10)),
+            "time left before the deadline"
+        );
+        assert!(!c.wait(Duration::from_secs(60)), "would pass the deadline");
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{Planner, ProcessorSpec};
 use crate::bloblang::interp::Interpolated;
-use crate::bloblang::{Mapping, MessageEnv, Outcome};
-use crate::config::Problems;
+use crate::bloblang::{Mapping, MessageEnv, MessageRef, Outcome};
 use crate::document::{Map, Value};
 use crate::pipeline::{Part, ProcessError, Processor, Step};
 
@@ -26,29 +26,42 @@ fn default_level() -> String {
 
 const LEVELS: [&str; 7] = ["FATAL", "ERROR", "WARN", "INFO", "DEBUG", "TRACE", "ALL"];
 
-impl LogConfig {
-    pub fn validate(&self, path: &str, p: &mut Problems) {
-        if !LEVELS.contains(&self.level.to_ascii_uppercase().as_str()) {
-            p.add(
-                format!("{path}.level"),
-                format!(
-                    "unknown level `{}`; use one of {}",
-                    self.level,
-                    LEVELS.join(", ")
-                ),
-            );
-        }
-        if let Err(e) = Interpolated::compile(&self.message) {
-            p.add(format!("{path}.message"), format!("bad interpolation: {e}"));
-        }
-        if let Some(m) = &self.fields_mapping {
-            if let Err(e) = Mapping::compile(m) {
-                p.add(
-                    format!("{path}.fields_mapping"),
-                    format!("bad mapping: {e}"),
+impl ProcessorSpec for LogConfig {
+    fn plan(&self, path: &str, cx: &mut Planner<'_>) -> Option<Box<dyn Processor>> {
+        let level = match self.level.to_ascii_uppercase().as_str() {
+            "FATAL" | "ERROR" => Some(tracing::Level::ERROR),
+            "WARN" => Some(tracing::Level::WARN),
+            "INFO" => Some(tracing::Level::INFO),
+            "DEBUG" => Some(tracing::Level::DEBUG),
+            "TRACE" | "ALL" => Some(tracing::Level::TRACE),
+            _ => {
+                cx.problem(
+                    format!("{path}.level"),
+                    format!(
+                        "unknown level `{}`; use one of {}",
+                        self.level,
+                        LEVELS.join(", ")
+                    ),
                 );
+                None
             }
-        }
+        };
+        let message = match Interpolated::compile(&self.message) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                cx.mapping_error(&format!("{path}.message"), &e);
+                None
+            }
+        };
+        let fields = match &self.fields_mapping {
+            Some(m) => Some(cx.mapping(&format!("{path}.fields_mapping"), m)?),
+            None => None,
+        };
+        Some(Box::new(LogProcessor {
+            level: level?,
+            message: message?,
+            fields,
+        }))
     }
 }
 
@@ -58,41 +71,19 @@ pub struct LogProcessor {
     fields: Option<Mapping>,
 }
 
-impl LogProcessor {
-    pub fn new(c: &LogConfig) -> anyhow::Result<LogProcessor> {
-        let level = match c.level.to_ascii_uppercase().as_str() {
-            "FATAL" | "ERROR" => tracing::Level::ERROR,
-            "WARN" => tracing::Level::WARN,
-            "INFO" => tracing::Level::INFO,
-            "DEBUG" => tracing::Level::DEBUG,
-            _ => tracing::Level::TRACE,
-        };
-        let message = Interpolated::compile(&c.message)
-            .map_err(|e| anyhow::anyhow!("log.message: bad interpolation: {e}"))?;
-        let fields = match &c.fields_mapping {
-            Some(m) => Some(
-                Mapping::compile(m)
-                    .map_err(|e| anyhow::anyhow!("log.fields_mapping: bad mapping: {e}"))?,
-            ),
-            None => None,
-        };
-        Ok(LogProcessor {
-            level,
-            message,
-            fields,
-        })
-    }
-}
-
 impl Processor for LogProcessor {
     fn process(&self, part: &mut Part) -> Result<Step, ProcessError> {
         // Logging must never fail a message: a payload that is not JSON logs as null.
         let _ = part.value();
         let null = Value::Null;
         let doc = part.value.as_ref().unwrap_or(&null);
-        let text = self
-            .message
-            .render(doc, &part.meta, Some(&part.origin), &part.raw);
+        let text = self.message.render(&MessageRef {
+            doc,
+            meta: &part.meta,
+            origin: Some(&part.origin),
+            raw: &part.raw,
+            error: part.error.as_deref(),
+        });
         let fields = match &self.fields {
             Some(m) => {
                 let mut meta: Map = part.meta.clone();
@@ -102,6 +93,7 @@ impl Processor for LogProcessor {
                         meta: &mut meta,
                         origin: Some(&part.origin),
                         raw: &part.raw,
+                        error: part.error.as_deref(),
                     },
                 ) {
                     Ok(Outcome::Doc(v)) => v.to_json_string(),

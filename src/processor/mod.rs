@@ -1,63 +1,138 @@
 //! Processors: per-message transforms run on the `pipeline.threads` workers.
 //!
-//! A message becomes a [`Part`] (payload parsed on first use, metadata, origin). Each processor
-//! edits the part in place, drops it (`deleted()`), or fails it with a reason that ends in the
-//! dead-letter path. Processors are compiled once and shared read-only by all workers.
+//! A message becomes a [`Part`] (payload parsed on first use, metadata, origin, error flag).
+//! Each processor edits the part in place, drops it (`deleted()`), or fails it: the part is
+//! then flagged errored and the chain goes on, as in Bento (`try` stops at the first failure,
+//! `catch` runs only on errored parts and clears the flag). Processors are planned once
+//! (mappings compiled, resources resolved) and shared read-only by all workers.
+//!
+//! The registry is [`ProcessorConfig`]: a component is its file plus one line there.
 
 mod bloblang;
+mod chain;
 pub mod log;
 
-use crate::bloblang::Mapping;
-use crate::config::Problems;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bloblang::{Mapping, ParseError};
+use crate::config::{Problem, Problems};
 use crate::pipeline::{Part, ProcessError, Processor, Step};
 
+pub use bloblang::{MappingConfig, Mode, MutationConfig};
+
 crate::one_of! {
-    /// One entry of `pipeline.processors`: `mapping` builds a new document from `this`,
-    /// `mutation` edits it in place, `bloblang` is Bento's older name of `mapping`, `noop`
-    /// does nothing.
-    pub enum ProcessorConfig via ProcessorSection = "ProcessorSection" ("processor") {
-        mapping => Mapping(String),
-        mutation => Mutation(String),
-        bloblang => Bloblang(String),
-        noop => Noop(crate::config::Empty),
+    /// One processor: an entry of `pipeline.processors`, of `processor_resources`, or inside
+    /// `try`/`catch`.
+    pub struct ProcessorConfig of ProcessorKind as ProcessorSpec, via ProcessorSection = "ProcessorSection" ("processor") {
+        mapping => Mapping(bloblang::MappingConfig),
+        mutation => Mutation(bloblang::MutationConfig),
+        bloblang => Bloblang(bloblang::MappingConfig),
+        noop => Noop(NoopConfig),
         log => Log(log::LogConfig),
+        r#try => Try(chain::TryConfig),
+        catch => Catch(chain::CatchConfig),
+        resource => Resource(ResourceName),
     }
 }
 
-impl ProcessorConfig {
-    /// Compile mappings so `lint` reports their errors (line and column inside the mapping,
-    /// with the offending line and a caret) before anything runs.
-    pub fn validate(&self, path: &str, p: &mut Problems) {
-        let (key, src) = match self {
-            ProcessorConfig::Mapping(s) => ("mapping", s),
-            ProcessorConfig::Mutation(s) => ("mutation", s),
-            ProcessorConfig::Bloblang(s) => ("bloblang", s),
-            ProcessorConfig::Log(l) => return l.validate(&format!("{path}.log"), p),
-            ProcessorConfig::Noop(_) => return,
-        };
-        if let Err(e) = Mapping::compile(src) {
-            p.add(format!("{path}.{key}"), format!("bad mapping: {e}"));
+/// What every processor component's config does: turn itself into a running processor,
+/// reporting every problem it finds to the planner (no I/O).
+pub trait ProcessorSpec {
+    fn plan(&self, path: &str, cx: &mut Planner<'_>) -> Option<Box<dyn Processor>>;
+}
+
+/// `processor_resources`, by label: the config and where it is in the file.
+pub type ProcessorResources = BTreeMap<String, (String, ProcessorConfig)>;
+
+/// Plans processors: collects problems by path, resolves `resource:` labels.
+pub struct Planner<'a> {
+    pub problems: &'a mut Problems,
+    resources: &'a ProcessorResources,
+    /// Labels being planned, innermost last (a resource that names itself is an error).
+    resolving: Vec<String>,
+    /// Another processor of the same chain runs after the one being planned: it may see a
+    /// failed message's document, so a processor that edits in place keeps a copy to restore.
+    followed: bool,
+}
+
+impl<'a> Planner<'a> {
+    pub fn new(problems: &'a mut Problems, resources: &'a ProcessorResources) -> Planner<'a> {
+        Planner {
+            problems,
+            resources,
+            resolving: Vec::new(),
+            followed: false,
         }
     }
 
-    pub fn build(&self) -> anyhow::Result<Box<dyn Processor>> {
-        let compile =
-            |src: &str| Mapping::compile(src).map_err(|e| anyhow::anyhow!("bad mapping: {e}"));
-        Ok(match self {
-            ProcessorConfig::Noop(_) => Box::new(Noop),
-            ProcessorConfig::Mapping(s) | ProcessorConfig::Bloblang(s) => Box::new(
-                bloblang::BloblangProcessor::new(compile(s)?, bloblang::Mode::Mapping),
-            ),
-            ProcessorConfig::Mutation(s) => Box::new(bloblang::BloblangProcessor::new(
-                compile(s)?,
-                bloblang::Mode::Mutation,
-            )),
-            ProcessorConfig::Log(l) => Box::new(log::LogProcessor::new(l)?),
-        })
+    pub fn problem(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.problems.add(path, message);
+    }
+
+    /// Compile a mapping; a parse error is a problem placed at its line and column.
+    pub fn mapping(&mut self, path: &str, src: &str) -> Option<Mapping> {
+        match Mapping::compile(src) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.mapping_error(path, &e);
+                None
+            }
+        }
+    }
+
+    /// Report a Bloblang parse error of the scalar at `path`.
+    pub fn mapping_error(&mut self, path: &str, e: &ParseError) {
+        self.problems
+            .push(Problem::new(path, format!("bad mapping: {e}")).inside((e.line, e.column)));
+    }
+
+    /// Plan a chain (`pipeline.processors`, a `try`'s list): every processor, all problems.
+    pub fn chain(
+        &mut self,
+        path: &str,
+        configs: &[ProcessorConfig],
+    ) -> Option<Vec<Box<dyn Processor>>> {
+        let outer = self.followed;
+        let mut out = Vec::with_capacity(configs.len());
+        let mut ok = true;
+        for (i, c) in configs.iter().enumerate() {
+            self.followed = outer || i + 1 < configs.len();
+            match self.one(&format!("{path}.{i}"), c) {
+                Some(p) => out.push(p),
+                None => ok = false,
+            }
+        }
+        self.followed = outer;
+        ok.then_some(out)
+    }
+
+    /// Plan one processor.
+    pub fn one(&mut self, path: &str, c: &ProcessorConfig) -> Option<Box<dyn Processor>> {
+        c.component
+            .spec()
+            .plan(&format!("{path}.{}", c.component.name()), self)
+    }
+
+    /// Whether a processor after this one may see a failed message's document.
+    pub fn followed(&self) -> bool {
+        self.followed
     }
 }
 
+/// `noop: {}`: does nothing.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoopConfig {}
+
 struct Noop;
+
+impl ProcessorSpec for NoopConfig {
+    fn plan(&self, _: &str, _: &mut Planner<'_>) -> Option<Box<dyn Processor>> {
+        Some(Box::new(Noop))
+    }
+}
 
 impl Processor for Noop {
     fn process(&self, _: &mut Part) -> Result<Step, ProcessError> {
@@ -67,4 +142,55 @@ impl Processor for Noop {
     fn reads_metadata(&self) -> bool {
         false
     }
+}
+
+/// `resource: NAME`: the processor of `processor_resources` labelled NAME.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct ResourceName(pub String);
+
+impl ProcessorSpec for ResourceName {
+    fn plan(&self, path: &str, cx: &mut Planner<'_>) -> Option<Box<dyn Processor>> {
+        let name = &self.0;
+        let Some((at, config)) = cx.resources.get(name) else {
+            let known: Vec<&str> = cx.resources.keys().map(String::as_str).collect();
+            cx.problem(
+                path,
+                if known.is_empty() {
+                    format!("no processor resource `{name}`: `processor_resources` is empty")
+                } else {
+                    format!(
+                        "no processor resource `{name}`; `processor_resources` has {}",
+                        known.join(", ")
+                    )
+                },
+            );
+            return None;
+        };
+        if cx.resolving.iter().any(|r| r == name) {
+            cx.problem(
+                path,
+                format!(
+                    "processor resource `{name}` refers to itself (through {})",
+                    cx.resolving.join(" → ")
+                ),
+            );
+            return None;
+        }
+        cx.resolving.push(name.clone());
+        let planned = cx.one(at, config);
+        cx.resolving.pop();
+        planned
+    }
+}
+
+/// The processors of a YAML list, planned (tests of the layers above).
+#[cfg(test)]
+pub fn plan_yaml(yaml: &str) -> Vec<Box<dyn Processor>> {
+    let configs: Vec<ProcessorConfig> = serde_yaml_ng::from_str(yaml).expect("processor yaml");
+    let mut p = Problems::default();
+    let res = ProcessorResources::new();
+    let chain = Planner::new(&mut p, &res).chain("pipeline.processors", &configs);
+    assert!(p.is_empty(), "{p:?}");
+    chain.expect("plans")
 }

@@ -16,20 +16,11 @@ const FETCH_QUEUE_BACKOFF_MS: u64 = 50;
 /// The librdkafka properties for a consumer of `c`. `group` says whether offsets are
 /// committed to a consumer group (`consumer_group` set).
 ///
-/// Secrets (SASL password, key password, inline key) are in the returned map because
-/// librdkafka needs them; `ClientConfig`'s `Debug` omits librdkafka's sensitive keys, and this
-/// map is never logged.
+/// The shared part (brokers, TLS, SASL, `librdkafka_options`) comes from
+/// [`crate::kafka::Client`].
 pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
-    let mut cfg = ClientConfig::new();
-    let brokers: Vec<&str> = c
-        .addresses
-        .iter()
-        .flat_map(|a| a.split(','))
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .collect();
-    cfg.set("bootstrap.servers", brokers.join(","));
-    cfg.set("client.id", &c.client_id);
+    let client = c.client();
+    let mut cfg = client.properties("input.kafka");
     let group = c.consumer_group.trim();
     if !group.is_empty() {
         cfg.set("group.id", group);
@@ -77,63 +68,7 @@ pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
     if !c.rack_id.is_empty() {
         cfg.set("client.rack", &c.rack_id);
     }
-
-    let mechanism = match c.sasl.mechanism.as_str() {
-        "" | "none" => None,
-        m => Some(m),
-    };
-    let protocol = match (c.tls.enabled, mechanism.is_some()) {
-        (false, false) => "plaintext",
-        (true, false) => "ssl",
-        (false, true) => "sasl_plaintext",
-        (true, true) => "sasl_ssl",
-    };
-    cfg.set("security.protocol", protocol);
-    if c.tls.enabled {
-        if !c.tls.root_cas_file.is_empty() {
-            cfg.set("ssl.ca.location", &c.tls.root_cas_file);
-        }
-        if c.tls.skip_cert_verify {
-            tracing::warn!(
-                "input.kafka.tls.skip_cert_verify is on: the brokers' certificates are not checked"
-            );
-            cfg.set("enable.ssl.certificate.verification", "false");
-            cfg.set("ssl.endpoint.identification.algorithm", "none");
-        }
-        if let Some(cert) = c.tls.client_certs.first() {
-            if !cert.cert_file.is_empty() {
-                cfg.set("ssl.certificate.location", &cert.cert_file);
-            }
-            if !cert.cert.is_empty() {
-                cfg.set("ssl.certificate.pem", &cert.cert);
-            }
-            if !cert.key_file.is_empty() {
-                cfg.set("ssl.key.location", &cert.key_file);
-            }
-            if !cert.key.is_empty() {
-                cfg.set("ssl.key.pem", cert.key.expose());
-            }
-            if !cert.password.is_empty() {
-                cfg.set("ssl.key.password", cert.password.expose());
-            }
-        }
-    }
-    if let Some(m) = mechanism {
-        cfg.set("sasl.mechanism", m);
-        if m == "OAUTHBEARER" {
-            // The token itself is handed over by the client context's refresh callback.
-        } else {
-            if m == "PLAIN" && !c.tls.enabled {
-                // Bento allows it too, but say so: PLAIN sends the password as it is.
-                tracing::warn!("input.kafka.sasl PLAIN without tls: the password crosses the network in clear text; set `tls: {{enabled: true}}`");
-            }
-            cfg.set("sasl.username", &c.sasl.user);
-            cfg.set("sasl.password", c.sasl.password.expose());
-        }
-    }
-    for (k, v) in &c.librdkafka_options {
-        cfg.set(k, v);
-    }
+    client.apply_options(&mut cfg);
     cfg
 }
 

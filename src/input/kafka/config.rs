@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Duration, Problems, Secret};
+use crate::config::{Duration, Problems};
+use crate::kafka::{Client, Sasl, Tls};
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -40,9 +41,9 @@ pub struct KafkaConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_version: Option<String>,
     #[serde(default)]
-    pub tls: KafkaTls,
+    pub tls: Tls,
     #[serde(default)]
-    pub sasl: KafkaSasl,
+    pub sasl: Sasl,
     /// Raw librdkafka properties, applied last (escape hatch).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub librdkafka_options: BTreeMap<String, String>,
@@ -82,51 +83,6 @@ fn default_rebalance_timeout() -> Duration {
     Duration::from_secs(60)
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaTls {
-    #[serde(default)]
-    pub enabled: bool,
-    #[serde(default)]
-    pub skip_cert_verify: bool,
-    #[serde(default)]
-    pub root_cas_file: String,
-    #[serde(default)]
-    pub client_certs: Vec<ClientCert>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientCert {
-    #[serde(default)]
-    pub cert_file: String,
-    #[serde(default)]
-    pub key_file: String,
-    /// Inline PEM certificate (instead of `cert_file`).
-    #[serde(default)]
-    pub cert: String,
-    /// Inline PEM private key (instead of `key_file`).
-    #[serde(default)]
-    pub key: Secret,
-    #[serde(default)]
-    pub password: Secret,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaSasl {
-    /// `none` (default), `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512`, `OAUTHBEARER`.
-    #[serde(default)]
-    pub mechanism: String,
-    #[serde(default)]
-    pub user: String,
-    #[serde(default)]
-    pub password: Secret,
-    /// Static token for `OAUTHBEARER`.
-    #[serde(default)]
-    pub access_token: Secret,
-}
-
 fn yes() -> bool {
     true
 }
@@ -147,13 +103,19 @@ fn default_max_processing_period() -> Duration {
 }
 
 impl KafkaConfig {
-    pub fn validate(&self, path: &str, p: &mut Problems) {
-        if self.addresses.iter().all(|a| a.trim().is_empty()) {
-            p.add(
-                format!("{path}.addresses"),
-                "at least one broker address is required",
-            );
+    /// The client settings it shares with every Kafka client of the collector.
+    pub fn client(&self) -> Client<'_> {
+        Client {
+            addresses: &self.addresses,
+            client_id: &self.client_id,
+            tls: &self.tls,
+            sasl: &self.sasl,
+            librdkafka_options: &self.librdkafka_options,
         }
+    }
+
+    pub fn validate(&self, path: &str, p: &mut Problems) {
+        self.client().check(path, p);
         match super::topics::parse(&self.topics) {
             Err(e) => p.add(format!("{path}.topics"), e.0),
             Ok(super::topics::Topics::Balanced(_)) if self.consumer_group.trim().is_empty() => {
@@ -164,50 +126,11 @@ impl KafkaConfig {
             }
             Ok(_) => {}
         }
-        if self.tls.client_certs.len() > 1 {
-            p.add(
-                format!("{path}.tls.client_certs"),
-                "librdkafka takes one client certificate; give at most one",
-            );
-        }
-        for (i, c) in self.tls.client_certs.iter().enumerate() {
-            if !c.cert_file.is_empty() && !c.cert.is_empty() {
-                p.add(
-                    format!("{path}.tls.client_certs.{i}"),
-                    "give either `cert_file` or `cert`, not both",
-                );
-            }
-            if !c.key_file.is_empty() && !c.key.is_empty() {
-                p.add(
-                    format!("{path}.tls.client_certs.{i}"),
-                    "give either `key_file` or `key`, not both",
-                );
-            }
-        }
         if self.checkpoint_limit == 0 {
             p.add(format!("{path}.checkpoint_limit"), "must be at least 1");
         }
         if self.fetch_buffer_cap == 0 {
             p.add(format!("{path}.fetch_buffer_cap"), "must be at least 1");
-        }
-        let m = self.sasl.mechanism.as_str();
-        if !matches!(
-            m,
-            "" | "none" | "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" | "OAUTHBEARER"
-        ) {
-            p.add(
-                format!("{path}.sasl.mechanism"),
-                format!("unsupported mechanism `{m}`; use one of none, PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER"),
-            );
-        }
-        if m == "OAUTHBEARER" && self.sasl.access_token.is_empty() {
-            p.add(
-                format!("{path}.sasl.access_token"),
-                "OAUTHBEARER needs a static `access_token`",
-            );
-        }
-        if matches!(m, "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") && self.sasl.user.is_empty() {
-            p.add(format!("{path}.sasl.user"), format!("{m} needs a `user`"));
         }
     }
 }
@@ -218,12 +141,12 @@ mod tests {
 
     /// The problems `lint` would report for this `input.kafka` body.
     fn problems(yaml: &str) -> Vec<String> {
-        let body: String = yaml.lines().map(|l| format!("    {l}\n")).collect();
-        let text = format!("input:\n  kafka:\n{body}output:\n  drop: {{}}\n");
-        match crate::config::Config::from_str_named("t.yaml", &text, &|_| None) {
-            Ok(_) => Vec::new(),
-            Err(e) => e.0.iter().map(|e| e.to_string()).collect(),
-        }
+        let c: KafkaConfig = serde_yaml_ng::from_str(yaml).expect("parses");
+        let mut p = Problems::default();
+        c.validate("input.kafka", &mut p);
+        p.iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect()
     }
 
     #[test]

@@ -14,43 +14,32 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::lag;
 use super::state::{Assigned, PartitionState};
-use crate::config::Secret;
+use crate::pipeline::telemetry::health::StageHealth;
 
 pub(crate) struct Ctx {
     pub state: Mutex<Assigned>,
     /// Offsets are committed to a consumer group.
     pub group: bool,
-    /// Static OAUTHBEARER token and principal, when that mechanism is configured.
-    pub oauth: Option<(Secret, String)>,
+    /// The SASL settings and client id, when the mechanism is OAUTHBEARER.
+    pub oauth: Option<(crate::kafka::Sasl, String)>,
     /// Set once the final commit is done: the revoke that `close` triggers has nothing to add.
     pub closing: AtomicBool,
+    /// The input's side of `/ready`: connected once partitions are assigned.
+    pub health: StageHealth,
 }
 
 impl ClientContext for Ctx {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
     fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", fac, "{msg}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", fac, "{msg}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", fac, "{msg}")
-            }
-            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", fac, "{msg}"),
-        }
+        crate::kafka::log(level, fac, msg);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         // Broker connection losses are retried by librdkafka; they are worth a warning, not a stop.
         tracing::warn!(target: "librdkafka", error = %error, "{reason}");
         if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown) {
-            crate::pipeline::telemetry::health::set_input_connected(
-                false,
-                &format!("{error}: {reason}"),
-            );
+            self.health.disconnected(&format!("{error}: {reason}"));
         }
     }
 
@@ -60,21 +49,10 @@ impl ClientContext for Ctx {
     }
 
     fn generate_oauth_token(&self, _: Option<&str>) -> Result<OAuthToken, Box<dyn Error>> {
-        let (token, principal) = self
-            .oauth
-            .as_ref()
-            .ok_or("sasl.mechanism is OAUTHBEARER but no access_token is configured")?;
-        // A static token has no known expiry: librdkafka asks again at 80% of this lifetime
-        // and gets the same token.
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        Ok(OAuthToken {
-            token: token.expose().to_string(),
-            principal_name: principal.clone(),
-            lifetime_ms: now_ms + 3_600_000,
-        })
+        match &self.oauth {
+            Some((sasl, client_id)) => sasl.oauth_token(client_id),
+            None => Err("sasl.mechanism is OAUTHBEARER but no access_token is configured".into()),
+        }
     }
 }
 
@@ -90,7 +68,7 @@ impl ConsumerContext for Ctx {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = rebalance {
             self.assign(consumer, tpl);
-            crate::pipeline::telemetry::health::set_input_connected(true, "");
+            self.health.connected();
         }
     }
 

@@ -17,21 +17,22 @@ pub mod lag;
 mod state;
 pub mod topics;
 
-pub use config::{ClientCert, KafkaConfig, KafkaGroup, KafkaSasl, KafkaTls};
+pub use config::{KafkaConfig, KafkaGroup};
 pub use lag::{lag, PartitionLag};
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use crossbeam_channel::Sender;
 use parking_lot::Mutex;
 use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use crate::pipeline::Control;
-use crate::pipeline::{Chunk, Input};
+use super::InputSpec;
+use crate::config::Problems;
+use crate::pipeline::telemetry::health::StageHealth;
+use crate::pipeline::{Input, InputContext};
 use context::Ctx;
 use state::Assigned;
 use topics::Topics;
@@ -39,33 +40,33 @@ use topics::Topics;
 pub struct KafkaInput {
     config: KafkaConfig,
     topics: Topics,
-    /// Copy each message's key and headers into its origin (only when a processor reads
-    /// metadata: parsing headers was a sixth of the input thread's time).
-    metadata: bool,
+}
+
+impl InputSpec for KafkaConfig {
+    fn plan(&self, path: &str, p: &mut Problems) -> Option<Box<dyn Input>> {
+        let before = p.len();
+        self.validate(path, p);
+        if p.len() > before {
+            return None;
+        }
+        // Checked by `validate`.
+        let topics = topics::parse(&self.topics).ok()?;
+        Some(Box::new(KafkaInput {
+            config: self.clone(),
+            topics,
+        }))
+    }
 }
 
 impl KafkaInput {
-    pub fn new(config: KafkaConfig, metadata: bool) -> anyhow::Result<KafkaInput> {
-        let topics = topics::parse(&config.topics).context("input.kafka.topics")?;
-        Ok(KafkaInput {
-            config,
-            topics,
-            metadata,
-        })
-    }
-
-    fn connect(&self) -> anyhow::Result<consumer::Loop> {
+    /// `metadata`: copy each message's key and headers into its origin (only when a
+    /// processor reads metadata: parsing headers was a sixth of the input thread's time).
+    fn connect(&self, metadata: bool, health: StageHealth) -> anyhow::Result<consumer::Loop> {
         let c = &self.config;
         let cfg = client::consumer_config(c);
         let group = cfg.get("group.id").is_some();
-        let oauth = (c.sasl.mechanism == "OAUTHBEARER").then(|| {
-            let principal = if c.sasl.user.is_empty() {
-                c.client_id.clone()
-            } else {
-                c.sasl.user.clone()
-            };
-            (c.sasl.access_token.clone(), principal)
-        });
+        let oauth = (c.sasl.mechanism() == Some("OAUTHBEARER"))
+            .then(|| (c.sasl.clone(), c.client_id.clone()));
         let max_poll = cfg
             .get("max.poll.interval.ms")
             .and_then(|v| v.parse::<u64>().ok())
@@ -75,6 +76,7 @@ impl KafkaInput {
             group,
             oauth,
             closing: AtomicBool::new(false),
+            health,
         };
         let consumer = BaseConsumer::from_config_and_context(&cfg, ctx)
             .context("creating the kafka consumer")?;
@@ -110,13 +112,13 @@ impl KafkaInput {
                     partitions = parts.len(),
                     "kafka consumer assigned explicit partitions"
                 );
-                crate::pipeline::telemetry::health::set_input_connected(true, "");
+                health.connected();
             }
         }
         Ok(consumer::Loop {
             consumer,
             checkpoint_limit: c.checkpoint_limit.max(1),
-            metadata: self.metadata,
+            metadata,
             stall_pause_after: Duration::from_millis((max_poll / 10).clamp(10, 1000)),
         })
     }
@@ -127,8 +129,16 @@ impl Input for KafkaInput {
         "kafka"
     }
 
-    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()> {
-        let lp = self.connect()?;
-        lp.run(out, chunk, ctl)
+    fn buffer(&self) -> usize {
+        self.config.fetch_buffer_cap
+    }
+
+    fn reports_connection(&self) -> bool {
+        true
+    }
+
+    fn run(self: Box<Self>, cx: InputContext) -> anyhow::Result<()> {
+        let lp = self.connect(cx.metadata, cx.health)?;
+        lp.run(cx.out, cx.chunk_len, &cx.control)
     }
 }

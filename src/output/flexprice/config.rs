@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Duration, Problems, Secret};
+use crate::output::dead_letter::DeadLetter;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -27,8 +28,10 @@ pub struct FlexpriceConfig {
     pub retry_max_attempts: u32,
     #[serde(default)]
     pub retry_backoff: RetryBackoff,
-    #[serde(default)]
-    pub dead_letter: DeadLetter,
+    /// Where events go that the API does not take: a JSONL file or a Kafka topic. Unset,
+    /// `./flexprice-dead-letter.jsonl`, unless a `fallback` after this output takes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<DeadLetter>,
     #[serde(default)]
     pub tls: ApiTls,
 }
@@ -72,36 +75,6 @@ impl Default for RetryBackoff {
             max_elapsed_time: Duration::default(),
         }
     }
-}
-
-/// Where events go that cannot be delivered: a JSONL file (default) or a Kafka topic.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadLetter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kafka: Option<DeadLetterKafka>,
-}
-
-impl Default for DeadLetter {
-    fn default() -> Self {
-        DeadLetter {
-            path: Some("./flexprice-dead-letter.jsonl".into()),
-            kafka: None,
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DeadLetterKafka {
-    pub addresses: Vec<String>,
-    pub topic: String,
-    /// How long one dead-letter write waits for the broker to acknowledge every record;
-    /// past it the write fails and the events stay un-acked (redelivered later).
-    #[serde(default = "default_timeout")]
-    pub timeout: Duration,
 }
 
 /// TLS towards a self-hosted API.
@@ -181,31 +154,8 @@ impl FlexpriceConfig {
                 "must not be less than `initial_interval`",
             );
         }
-        if let Some(k) = &self.dead_letter.kafka {
-            if k.addresses.iter().all(|a| a.trim().is_empty()) || k.topic.trim().is_empty() {
-                p.add(
-                    format!("{path}.dead_letter.kafka"),
-                    "set `addresses` and `topic`",
-                );
-            }
-            if k.timeout.is_zero() {
-                p.add(
-                    format!("{path}.dead_letter.kafka.timeout"),
-                    "must be greater than zero",
-                );
-            }
-        }
-        if self.dead_letter.kafka.is_some() && self.dead_letter.path.is_some() {
-            p.add(
-                format!("{path}.dead_letter"),
-                "set only one of `path` and `kafka`",
-            );
-        }
-        if self.dead_letter.path.is_none() && self.dead_letter.kafka.is_none() {
-            p.add(
-                format!("{path}.dead_letter"),
-                "set `path` (a JSONL file) or `kafka`",
-            );
+        if let Some(d) = &self.dead_letter {
+            d.check(&format!("{path}.dead_letter"), p);
         }
     }
 }

@@ -294,17 +294,18 @@ mod tests {
     #[test]
     fn input_numbers_are_sent_as_written() {
         use crate::pipeline::Part;
-        use crate::processor::ProcessorConfig;
         let raw = br#"{"event_name":"api.call","external_customer_id":"c","event_id":"e","timestamp":"2026-01-02T15:04:05Z","properties":{"amount":0.10,"rate":1e3,"n":2.5,"big":18446744073709551615}}"#;
-        let procs = [
-            ProcessorConfig::Mapping("root = this\nroot.source = \"kafka\"".into()),
-            ProcessorConfig::Mutation(
-                "root.properties.amount_str = this.properties.amount.string()".into(),
-            ),
-        ];
+        let procs = crate::processor::plan_yaml(
+            r#"
+- mapping: |
+    root = this
+    root.source = "kafka"
+- mutation: root.properties.amount_str = this.properties.amount.string()
+"#,
+        );
         let mut part = Part::new(raw.to_vec(), origin(0, 1));
         for p in &procs {
-            p.build().expect("builds").process(&mut part).expect("maps");
+            p.process(&mut part).expect("maps");
         }
         let v = part.take_value().expect("document");
         let out = EventEncoder::new()

@@ -102,6 +102,42 @@ fn set(side: &Side, connected: bool, reason: &str) {
 
 static HEALTH: Health = Health::new();
 
+/// One stage's side of `/ready`, handed to it in its context: it reports what it sees.
+#[derive(Clone, Copy, Debug)]
+pub struct StageHealth {
+    side: &'static Side,
+}
+
+impl StageHealth {
+    /// The input's side.
+    pub fn input() -> StageHealth {
+        StageHealth {
+            side: &HEALTH.input,
+        }
+    }
+
+    /// The output's side.
+    pub fn output() -> StageHealth {
+        StageHealth {
+            side: &HEALTH.output,
+        }
+    }
+
+    /// Connected (cheap when already so: one atomic load).
+    pub fn connected(&self) {
+        set(self.side, true, "");
+    }
+
+    /// Not connected, and why (shown by `/ready`).
+    pub fn disconnected(&self, reason: &str) {
+        set(self.side, false, reason);
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.side.connected.load(Ordering::Acquire)
+    }
+}
+
 /// The process-wide readiness state.
 pub fn get() -> &'static Health {
     &HEALTH

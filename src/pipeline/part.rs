@@ -1,26 +1,7 @@
-//! The stage traits: what an input, a processor and an output are to the runtime that runs
-//! them, and what each is given when it runs.
+//! The processor stage: a message being processed ([`Part`]) and what a processor is.
 
-use std::sync::Arc;
-
-use crossbeam_channel::{Receiver, Sender};
-
-use super::{Chunk, Control, Event, Origin};
+use super::Origin;
 use crate::document::{Map, Value};
-
-/// A source of messages.
-pub trait Input: Send {
-    /// Short name for logs (`kafka`, `stdin`, …).
-    fn name(&self) -> &'static str;
-
-    /// Read until the source ends or `ctl` asks to stop, sending every message to `out`, in
-    /// chunks of at most `chunk` messages.
-    ///
-    /// Contract: return once no more messages will be sent (dropping `out` is what lets the
-    /// rest of the pipeline drain). An input with positions to commit (Kafka) may keep running
-    /// after that to commit acks: it calls `ctl.wait_drained(...)` after dropping `out`.
-    fn run(self: Box<Self>, out: Sender<Chunk>, chunk: usize, ctl: &Control) -> anyhow::Result<()>;
-}
 
 /// A message inside the pipeline.
 #[derive(Debug)]
@@ -31,6 +12,13 @@ pub struct Part {
     /// [`Part::origin`] on demand, so a message pays for it only when a mapping reads it.
     pub meta: Map,
     pub origin: Origin,
+    /// Bento's error flag: set when a processor failed the message, read by `error()` and
+    /// `errored()`, cleared by `catch`. A message still errored at the end of the chain goes
+    /// to the dead-letter path with this reason instead of out as if valid.
+    pub error: Option<String>,
+    /// A processor has changed the document since it was parsed from `raw` (so `raw` alone
+    /// can no longer restore it).
+    pub(crate) edited: bool,
 }
 
 impl Part {
@@ -40,6 +28,8 @@ impl Part {
             value: None,
             meta: Map::new(),
             origin,
+            error: None,
+            edited: false,
         }
     }
 
@@ -63,6 +53,29 @@ impl Part {
     /// Replace the document (a `mapping` result).
     pub fn set_value(&mut self, v: Value) {
         self.value = Some(v);
+        self.edited = true;
+    }
+
+    /// The document was changed in place (a mutation, an in-place mapping).
+    pub fn mark_edited(&mut self) {
+        self.edited = true;
+    }
+
+    /// Whether a processor has changed the document since it was parsed.
+    pub fn is_edited(&self) -> bool {
+        self.edited
+    }
+
+    /// A processor that ran on the document in place failed and left it in no defined state:
+    /// forget it, so the next reader parses `raw` again, which is the document as it was
+    /// when no processor had changed it yet (callers snapshot it otherwise).
+    pub fn discard_value(&mut self) {
+        self.value = None;
+    }
+
+    /// Mark the message failed (Bento's error flag); the latest failure is the reason.
+    pub fn fail(&mut self, e: ProcessError) {
+        self.error = Some(e.0);
     }
 
     /// Take the document out, parsing it if no processor did.
@@ -101,6 +114,10 @@ impl std::fmt::Display for ProcessError {
     }
 }
 
+/// A per-message transform, compiled once and shared read-only by every processor thread.
+///
+/// `Err` fails the message: the chain marks it errored ([`Part::fail`]) and goes on, as Bento
+/// does; a processor must then leave the document as it found it.
 pub trait Processor: Send + Sync {
     fn process(&self, part: &mut Part) -> Result<Step, ProcessError>;
 
@@ -112,31 +129,15 @@ pub trait Processor: Send + Sync {
     }
 }
 
-/// Turns a finished document into the bytes the output sends, or says why it cannot.
-/// Runs on processor threads; must be cheap to share.
-pub trait Encoder: Send + Sync {
-    fn encode(&self, doc: &Value, origin: &Origin) -> Result<Vec<u8>, String>;
-}
-
-pub trait Output: Send {
-    fn name(&self) -> &'static str;
-
-    /// The per-event encoder the processor threads use.
-    fn encoder(&self) -> Arc<dyn Encoder>;
-
-    /// Deliver events (in chunks, as the processor threads finish them) until `events` is
-    /// closed and everything received is acked (or left un-acked for redelivery when `ctl`
-    /// says the shutdown deadline has passed).
-    fn run(self: Box<Self>, events: Receiver<Vec<Event>>, ctl: &Control) -> anyhow::Result<()>;
-}
-
-/// Encodes a document as compact JSON (outputs that do not reshape events).
-pub struct JsonEncoder;
-
-impl Encoder for JsonEncoder {
-    fn encode(&self, doc: &Value, _: &Origin) -> Result<Vec<u8>, String> {
-        let mut out = Vec::with_capacity(256);
-        doc.write_json(&mut out);
-        Ok(out)
+/// Run a chain of processors on a part, Bento's way: a failure marks the part errored and the
+/// next processor still runs; `deleted()` ends the chain.
+pub fn run_chain(processors: &[Box<dyn Processor>], part: &mut Part) -> Step {
+    for p in processors {
+        match p.process(part) {
+            Ok(Step::Continue) => {}
+            Ok(Step::Drop) => return Step::Drop,
+            Err(e) => part.fail(e),
+        }
     }
+    Step::Continue
 }

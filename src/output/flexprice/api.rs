@@ -1,10 +1,11 @@
-//! The sender pool's work: send a batch, classify the answer, retry, bisect, dead-letter, ack.
+//! The flexprice output's writes: send a batch, classify the answer, retry, bisect, and say
+//! per event whether the API took it.
 //!
 //! A retrying batch keeps its sender thread busy, so retries count against `max_in_flight`
 //! instead of piling up new requests (the retry storms and memory blow-ups seen in other
-//! Kafka→HTTP pipelines). Every event of a batch ends in exactly one of three ways: acked
-//! after a 2xx, acked after a durable dead-letter write, or left un-acked (dropped) when the
-//! shutdown deadline passes, to be redelivered on the next start.
+//! Kafka→HTTP pipelines). Every event of a batch ends in exactly one of three ways: delivered
+//! after a 2xx, failed (with the reason, for the fallback: the dead-letter target), or
+//! abandoned when the shutdown deadline passes, to be redelivered on the next start.
 //!
 //! The retry budget (`retry_max_attempts`, `retry_backoff.max_elapsed_time`) exists to stop a
 //! batch the API keeps failing *because of that batch* from blocking a sender for ever. An
@@ -20,36 +21,39 @@
 //! wait at `shutdown_timeout`, leaving the batch un-acked for redelivery.
 //!
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
-
-use crate::config::Secret;
-use crate::pipeline::telemetry::{health, latency, metrics};
-use crate::pipeline::Ack;
-use crate::pipeline::Control;
-
 use super::batch::Batch;
-use super::dead_letter::{truncate, DeadLetterSink, Payload, Record};
-use super::retry::{classify, parse_retry_after, Class, RetryPolicy};
+use super::encode::EventEncoder;
+use super::retry::{classify, parse_retry_after, Class};
+use crate::config::Secret;
+use crate::output::dead_letter::truncate;
+use crate::output::Backoff;
+use crate::pipeline::telemetry::{latency, metrics};
+use crate::pipeline::{BatchPolicy, Body, Delivery, Encoder, Event, Failure, Output, WriteContext};
 
 /// Largest response body read (the rest is discarded); error bodies are small.
 const MAX_RESPONSE_READ: u64 = 64 * 1024;
 /// Longest response excerpt put in a log line.
 const MAX_RESPONSE_LOG: usize = 1024;
 
-/// Everything a sender thread needs; shared by reference across the pool.
-pub struct Sender {
+/// The Flexprice events API as an output; shared by reference across the writer pool.
+pub struct FlexpriceApi {
     pub agent: ureq::Agent,
     pub single_url: String,
     pub bulk_url: String,
     pub api_key: Secret,
-    pub retry: RetryPolicy,
-    pub dead_letter: DeadLetterSink,
-    /// Reference point for [`Sender::last_accepted_sent`].
+    pub retry: Backoff,
+    pub encoder: Arc<EventEncoder>,
+    /// `/v1/events/bulk` (a batching policy is set) or one event per `/v1/events`.
+    pub bulk: bool,
+    pub policy: BatchPolicy,
+    pub max_in_flight: usize,
+    /// Reference point for [`FlexpriceApi::last_accepted_sent`].
     pub epoch: Instant,
     /// When (nanoseconds after `epoch`) the most recently sent request that the API accepted
-    /// (2xx) was sent, by any sender thread: tells an outage from a batch-specific failure.
+    /// (2xx) was sent, by any writer: tells an outage from a batch-specific failure.
     pub last_accepted_sent: AtomicU64,
 }
 
@@ -67,34 +71,60 @@ struct Attempt {
 /// How a batch's attempts ended.
 enum Outcome {
     Accepted,
-    /// Given up: dead-letter with this.
-    Failed {
-        reason: String,
-        status: Option<u16>,
-        response: Option<String>,
-        attempts: u32,
-    },
+    /// Given up, with why.
+    Failed(Failure),
     /// The shutdown deadline passed: leave un-acked.
     Abandoned,
 }
 
-impl Sender {
-    /// A sender thread's loop: until the batch channel closes.
-    pub fn run(&self, batches: &Receiver<Batch>, ctl: &Control) {
-        for batch in batches {
-            self.deliver(batch, ctl);
-        }
+impl Output for FlexpriceApi {
+    fn name(&self) -> &'static str {
+        "flexprice"
     }
 
+    fn encoder(&self) -> Arc<dyn Encoder> {
+        Arc::clone(&self.encoder) as Arc<dyn Encoder>
+    }
+
+    fn batching(&self) -> BatchPolicy {
+        self.policy.clone()
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.max_in_flight
+    }
+
+    /// Events that failed processing never reach the API: they fail at once, with their
+    /// reason. The rest go out as one request (bisected on a 400/413).
+    fn write(&self, events: Vec<Event>, cx: &WriteContext<'_>) -> anyhow::Result<Delivery> {
+        let mut done = Delivery::default();
+        let mut ready = Vec::with_capacity(events.len());
+        for e in events {
+            match &e.body {
+                Body::Ready(_) => ready.push(e),
+                Body::Failed { reason, .. } => {
+                    let f = Failure::local(reason.clone());
+                    done.failed.push((e, f));
+                }
+            }
+        }
+        if !ready.is_empty() {
+            self.deliver(Batch::new(self.bulk, ready), cx, &mut done);
+        }
+        Ok(done)
+    }
+}
+
+impl FlexpriceApi {
     /// Deliver one batch to its end (see the module docs).
-    pub fn deliver(&self, batch: Batch, ctl: &Control) {
-        if ctl.past_deadline() {
-            // Never sent (or the rest of a split batch), never acked: redelivered on the next
-            // start. The runtime no longer waits for us.
-            drop(batch);
+    fn deliver(&self, batch: Batch, cx: &WriteContext<'_>, done: &mut Delivery) {
+        if cx.control.past_deadline() {
+            // Never sent (or the rest of a split batch): redelivered on the next start. The
+            // runtime no longer waits for us.
+            done.abandoned.extend(batch.into_events());
             return;
         }
-        match self.send_with_retry(&batch, ctl) {
+        match self.send_with_retry(&batch, cx) {
             Outcome::Accepted => {
                 tracing::debug!(
                     events = batch.len(),
@@ -103,86 +133,43 @@ impl Sender {
                     "events accepted by the Flexprice API"
                 );
                 metrics::get().output_sent.add(batch.len() as u64);
-                latency::record_delivered(batch.items.iter().map(|i| &i.origin));
-                Ack::ack_all(batch.items.into_iter().map(|i| i.ack));
+                latency::record_delivered(batch.items.iter().map(|i| &i.event.origin));
+                done.delivered.extend(batch.into_events());
             }
-            Outcome::Failed {
+            Outcome::Failed(Failure {
                 status: Some(status @ (400 | 413)),
                 ..
-            } if batch.bulk && batch.len() > 1 => {
+            }) if batch.bulk && batch.len() > 1 => {
                 // One bad event must not sink its neighbours: split and resend each half,
-                // until the offenders stand alone and are dead-lettered with the API's reason.
+                // until the offenders stand alone and fail with the API's reason.
                 tracing::warn!(
                     status,
                     events = batch.len(),
                     "bulk request rejected; splitting it to isolate the rejected events"
                 );
                 let (a, b) = batch.split();
-                self.deliver(a, ctl);
-                self.deliver(b, ctl);
+                self.deliver(a, cx, done);
+                self.deliver(b, cx, done);
             }
-            Outcome::Failed {
-                reason,
-                status,
-                response,
-                attempts,
-            } => {
-                let body = response.as_deref().unwrap_or("");
+            Outcome::Failed(f) => {
+                let body = f.response.as_deref().unwrap_or("");
                 tracing::error!(
-                    status = status.map(i64::from).unwrap_or(-1),
-                    attempts,
+                    status = f.status.map(i64::from).unwrap_or(-1),
+                    attempts = f.attempts,
                     events = batch.len(),
                     response = truncate(body, MAX_RESPONSE_LOG),
-                    reason = %reason,
-                    dead_letter = %self.dead_letter.describe(),
-                    "events not accepted by the Flexprice API; writing them to the dead-letter file"
+                    reason = %f.reason,
+                    "events not accepted by the Flexprice API"
                 );
-                self.dead_letter_batch(batch, &reason, status, response.as_deref(), attempts);
+                done.failed
+                    .extend(batch.into_events().into_iter().map(|e| (e, f.clone())));
             }
             Outcome::Abandoned => {
                 tracing::warn!(
                     events = batch.len(),
                     "shutdown deadline reached; leaving events un-acked for redelivery"
                 );
-                drop(batch);
-            }
-        }
-    }
-
-    fn dead_letter_batch(
-        &self,
-        batch: Batch,
-        reason: &str,
-        status: Option<u16>,
-        response: Option<&str>,
-        attempts: u32,
-    ) {
-        let records: Vec<Record<'_>> = batch
-            .items
-            .iter()
-            .map(|it| Record {
-                reason,
-                status,
-                attempts,
-                response,
-                event: Payload::Event(batch.event_bytes(it)),
-                origin: &it.origin,
-            })
-            .collect();
-        match self.dead_letter.write(&records) {
-            Ok(()) => {
-                drop(records);
-                metrics::get().output_dead_letter.add(batch.len() as u64);
-                Ack::ack_all(batch.items.into_iter().map(|i| i.ack));
-            }
-            Err(e) => {
-                // Not durable, so not done: un-acked events are redelivered after a restart.
-                tracing::error!(
-                    error = %e,
-                    path = %self.dead_letter.describe(),
-                    events = batch.len(),
-                    "cannot write the dead-letter file; events stay un-acked"
-                );
+                done.abandoned.extend(batch.into_events());
             }
         }
     }
@@ -196,7 +183,7 @@ impl Sender {
             .fetch_max(self.since_epoch(a.sent), Ordering::AcqRel);
     }
 
-    fn send_with_retry(&self, batch: &Batch, ctl: &Control) -> Outcome {
+    fn send_with_retry(&self, batch: &Batch, cx: &WriteContext<'_>) -> Outcome {
         let m = metrics::get();
         let first = Instant::now();
         let mut attempts = 0u32;
@@ -207,7 +194,7 @@ impl Sender {
         let mut holding = false;
         loop {
             attempts += 1;
-            let a = self.send_once(batch);
+            let a = self.send_once(batch, cx);
             let (class, what) = match a.status {
                 Some(s) => (classify(s), format!("HTTP {s}")),
                 None => (Class::Transient, a.body.clone()),
@@ -227,12 +214,12 @@ impl Sender {
                 }
                 Class::Permanent => {
                     m.output_error.inc();
-                    return Outcome::Failed {
+                    return Outcome::Failed(Failure {
                         reason: format!("rejected by the API ({what}); not retried"),
                         status: a.status,
                         response: Some(a.body),
                         attempts,
-                    };
+                    });
                 }
                 Class::Transient => {
                     m.output_error.inc();
@@ -242,11 +229,13 @@ impl Sender {
                     if charge {
                         charged += 1;
                     }
-                    let give_up = |why: &str| Outcome::Failed {
-                        reason: format!("{what}; {why}"),
-                        status: a.status,
-                        response: a.status.map(|_| a.body.clone()),
-                        attempts,
+                    let give_up = |why: &str| {
+                        Outcome::Failed(Failure {
+                            reason: format!("{what}; {why}"),
+                            status: a.status,
+                            response: a.status.map(|_| a.body.clone()),
+                            attempts,
+                        })
                     };
                     let wait = self.retry.delay(attempts, a.retry_after);
                     if charge {
@@ -282,7 +271,7 @@ impl Sender {
                         events = batch.len(),
                         "Flexprice request failed; retrying"
                     );
-                    if !wait_or_deadline(wait, ctl) {
+                    if !cx.control.wait(wait) {
                         return Outcome::Abandoned;
                     }
                     m.output_retry.inc();
@@ -291,7 +280,7 @@ impl Sender {
         }
     }
 
-    fn send_once(&self, batch: &Batch) -> Attempt {
+    fn send_once(&self, batch: &Batch, cx: &WriteContext<'_>) -> Attempt {
         let m = metrics::get();
         let url = if batch.bulk {
             &self.bulk_url
@@ -340,39 +329,10 @@ impl Sender {
         m.output_in_flight.dec();
         // Readiness: the API answered (anything but a server error) = connected.
         match out.status {
-            Some(s) if s < 500 => health::set_output_connected(true, ""),
-            Some(s) => health::set_output_connected(false, &format!("POST {url}: HTTP {s}")),
-            None => health::set_output_connected(false, &format!("POST {url}: {}", out.body)),
+            Some(s) if s < 500 => cx.health.connected(),
+            Some(s) => cx.health.disconnected(&format!("POST {url}: HTTP {s}")),
+            None => cx.health.disconnected(&format!("POST {url}: {}", out.body)),
         }
         out
-    }
-}
-
-/// Wait `d` for the next retry. Returns false (give up, leave un-acked) when a shutdown
-/// deadline would pass before the retry could start: waiting longer is pointless, the
-/// runtime stops waiting for us at that deadline.
-fn wait_or_deadline(d: Duration, ctl: &Control) -> bool {
-    let until = Instant::now() + d;
-    loop {
-        if ctl.stop_requested() {
-            return match ctl.deadline() {
-                Some(deadline) if deadline <= until => false,
-                _ => {
-                    // Stop requested but time remains: the stopping channel is closed (always
-                    // ready), so wait on a plain timer.
-                    let left = until.saturating_duration_since(Instant::now());
-                    std::thread::sleep(left);
-                    true
-                }
-            };
-        }
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return true;
-        }
-        crossbeam_channel::select! {
-            recv(ctl.stopping()) -> _ => continue,
-            default(left) => return true,
-        }
     }
 }

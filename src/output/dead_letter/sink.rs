@@ -1,4 +1,5 @@
-//! The dead-letter sink: events the API will not take, written where a human can find them.
+//! Where dead-lettered events are written: events the API will not take, kept where a human
+//! can find them.
 //!
 //! A JSONL file opened in append mode, created with mode 0600 (events can carry customer data;
 //! an existing file keeps its mode, with a warning when others can read it). Every
@@ -19,13 +20,13 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use parking_lot::Mutex;
 use rdkafka::client::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 
 use crate::document::write_json_str;
 use crate::pipeline::{Origin, Position};
 
+use super::DeadLetterKafka;
 use crate::document::time as clock;
 
 /// What went wrong, for one dead-lettered event.
@@ -70,13 +71,32 @@ enum Dest {
     },
 }
 
-/// Counts failed deliveries; read and reset by each write.
+/// Counts failed deliveries (read and reset by each write); answers OAUTHBEARER token
+/// requests; routes librdkafka's log lines.
 struct DeliveryCounter {
     failed: AtomicUsize,
     first_error: Mutex<Option<String>>,
+    /// The SASL settings and client id, when the mechanism is OAUTHBEARER.
+    oauth: Option<(crate::kafka::Sasl, String)>,
 }
 
-impl ClientContext for DeliveryCounter {}
+impl ClientContext for DeliveryCounter {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, msg: &str) {
+        crate::kafka::log(level, fac, msg);
+    }
+
+    fn generate_oauth_token(
+        &self,
+        _: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        match &self.oauth {
+            Some((sasl, client_id)) => sasl.oauth_token(client_id),
+            None => Err("sasl.mechanism is OAUTHBEARER but no access_token is configured".into()),
+        }
+    }
+}
 
 impl ProducerContext for DeliveryCounter {
     type DeliveryOpaque = ();
@@ -128,43 +148,33 @@ impl DeadLetterSink {
         })
     }
 
-    /// A producer to `topic`; each record becomes one message (the same JSON line as in
-    /// the file). `addresses` items may be comma-separated lists.
-    pub fn kafka(
-        addresses: &[String],
-        topic: &str,
-        flush_timeout: Duration,
-    ) -> std::io::Result<DeadLetterSink> {
-        let servers = addresses
-            .iter()
-            .flat_map(|a| a.split(','))
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .collect::<Vec<_>>()
-            .join(",");
-        if servers.is_empty() || topic.is_empty() {
-            return Err(std::io::Error::other(
-                "dead_letter.kafka needs `addresses` and `topic`",
-            ));
-        }
-        let timeout_ms = flush_timeout.as_millis().max(1).to_string();
-        let producer: BaseProducer<DeliveryCounter> = ClientConfig::new()
-            .set("bootstrap.servers", &servers)
-            .set("acks", "all")
+    /// A producer to `settings.topic`, with the client settings every Kafka client of the
+    /// collector has (TLS, SASL, `librdkafka_options`); each record becomes one message (the
+    /// same JSON line as in the file).
+    pub fn kafka(settings: &DeadLetterKafka) -> std::io::Result<DeadLetterSink> {
+        let client = settings.client();
+        let mut cfg = client.properties("dead_letter.kafka");
+        let timeout_ms = settings.timeout.get().as_millis().max(1).to_string();
+        cfg.set("acks", "all")
             .set("enable.idempotence", "true")
             .set("message.max.bytes", "34603008")
-            .set("message.timeout.ms", &timeout_ms)
+            .set("message.timeout.ms", &timeout_ms);
+        client.apply_options(&mut cfg);
+        let oauth = (settings.sasl.mechanism() == Some("OAUTHBEARER"))
+            .then(|| (settings.sasl.clone(), settings.client_id.clone()));
+        let producer: BaseProducer<DeliveryCounter> = cfg
             .create_with_context(DeliveryCounter {
                 failed: AtomicUsize::new(0),
                 first_error: Mutex::new(None),
+                oauth,
             })
             .map_err(std::io::Error::other)?;
         Ok(DeadLetterSink {
-            label: format!("kafka:{topic}"),
+            label: format!("kafka:{}", settings.topic),
             dest: Dest::Kafka {
                 producer,
-                topic: topic.to_string(),
-                flush_timeout,
+                topic: settings.topic.clone(),
+                flush_timeout: settings.timeout.get(),
                 lock: Mutex::new(()),
             },
         })
