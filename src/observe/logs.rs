@@ -5,7 +5,7 @@
 //! - json: `{"time":"…","level":"info","msg":"pipeline starting","@service":"x","input":"kafka"}`
 //!
 //! `time` first (only with `add_timestamp`), then `level`, `msg`, `target` (only for lines from
-//! other libraries: `librdkafka`, `tiny_http`, …; `log` crate records are bridged in), the
+//! other libraries: `librdkafka`, `ureq`, …; `log` crate records are bridged in), the
 //! `static_fields`, then the event's own fields in the order they were written.
 //!
 //! The formatting is our own small [`BentoLayer`] rather than `tracing-logfmt`/`fmt().json()`,
@@ -152,7 +152,7 @@ enum FieldValue {
 #[derive(Default)]
 struct Fields {
     msg: Option<String>,
-    /// Where a record bridged from the `log` crate came from (`tiny_http`, …).
+    /// Where a record bridged from the `log` crate came from (`ureq`, …).
     log_target: Option<String>,
     rest: Vec<(&'static str, FieldValue)>,
 }
@@ -303,7 +303,7 @@ fn json_value(out: &mut String, v: &FieldValue) {
 
 impl<W> BentoLayer<W> {
     /// One complete line (with the trailing newline) for an event.
-    /// `target` is added after `msg` for events from other crates (`librdkafka`, `tiny_http`),
+    /// `target` is added after `msg` for events from other crates (`librdkafka`, `ureq`),
     /// so their lines can be told apart from the collector's own.
     fn line(&self, level: &Level, target: Option<&str>, fields: &Fields) -> String {
         let mut out = String::with_capacity(256);
