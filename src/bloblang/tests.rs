@@ -136,7 +136,7 @@ fn deepest_accepted_document_fits_a_processor_thread_stack() {
     let ok = deep(crate::document::MAX_JSON_DEPTH - 1);
     let too_deep = deep(10_000);
     std::thread::Builder::new()
-        .stack_size(crate::runtime::PROCESSOR_STACK / 4)
+        .stack_size(crate::pipeline::PROCESSOR_STACK / 4)
         .spawn(move || {
             let mapping = Mapping::compile("root = this\nroot.b = this.a").expect("compiles");
             let mut buf = ok.clone().into_bytes();

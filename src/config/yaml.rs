@@ -141,7 +141,9 @@ impl YamlFile {
 
     /// Turn a problem into a located error.
     pub fn locate(&self, p: &Problem) -> ConfigError {
-        let shown = if p.path.is_empty() {
+        // "unknown field `x`" at `a.x` names its place already.
+        let last = p.path.rsplit('.').next().unwrap_or_default();
+        let shown = if p.path.is_empty() || unknown_field(&p.message) == Some(last) {
             p.message.clone()
         } else {
             format!("{}: {}", p.path, p.message)

@@ -22,4 +22,4 @@ pub use event::{Body, Event, Failure};
 pub use input::{Input, InputContext};
 pub use message::{Message, Origin, Position};
 pub use output::{BatchPolicy, Delivery, Encoder, JsonEncoder, Output, WriteContext};
-pub use part::{run_chain, Part, ProcessError, Processor, Step};
+pub use part::{run_chain, Part, ProcessError, Processor, Step, PROCESSOR_STACK};

@@ -121,9 +121,9 @@ pub struct WriteContext<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BatchPolicy {
     pub max_count: usize,
-    /// Bytes of a batch: the events' bytes plus `per_event` for each and `framing` once.
+    /// Bytes of a batch: the events' bytes, `separator` between two events, `framing` once.
     pub max_bytes: usize,
-    pub per_event: usize,
+    pub separator: usize,
     pub framing: usize,
     /// Close a batch this long after its first event arrived.
     pub period: Option<Duration>,
@@ -138,7 +138,7 @@ impl BatchPolicy {
         BatchPolicy {
             max_count: max_count.max(1),
             max_bytes: usize::MAX,
-            per_event: 0,
+            separator: 0,
             framing: 0,
             period: None,
             at_hand: true,
@@ -148,7 +148,7 @@ impl BatchPolicy {
     /// Bytes a batch of `count` events totalling `bytes` takes.
     pub fn size(&self, count: usize, bytes: usize) -> usize {
         bytes
-            .saturating_add(count.saturating_mul(self.per_event))
+            .saturating_add(count.saturating_sub(1).saturating_mul(self.separator))
             .saturating_add(self.framing)
     }
 }

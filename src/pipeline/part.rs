@@ -3,6 +3,12 @@
 use super::Origin;
 use crate::document::{Map, Value};
 
+/// Stack of a processor thread. Parsing, mapping, encoding and dropping a document recurse
+/// once per nesting level; the deepest document the parser accepts (1023 levels) needs about
+/// 1–2 MiB of stack in a debug build (far less in release), close to Rust's 2 MiB default.
+/// 8 MiB is the margin; it is address space, and only the pages actually used are committed.
+pub const PROCESSOR_STACK: usize = 8 << 20;
+
 /// A message inside the pipeline.
 #[derive(Debug)]
 pub struct Part {

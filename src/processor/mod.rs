@@ -184,13 +184,33 @@ impl ProcessorSpec for ResourceName {
     }
 }
 
+/// Plan a chain of processors on its own (no resources): for tools that run processors
+/// without a pipeline (benchmarks, tests). `Err` lists every problem.
+pub fn plan_alone(configs: &[ProcessorConfig]) -> Result<Vec<Box<dyn Processor>>, String> {
+    let mut p = Problems::default();
+    let res = ProcessorResources::new();
+    let chain = Planner::new(&mut p, &res).chain("pipeline.processors", configs);
+    match chain {
+        Some(c) if p.is_empty() => Ok(c),
+        _ => Err(p
+            .iter()
+            .map(|p| format!("{}: {}", p.path, p.message))
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
+/// A `mapping` processor's config for `src`.
+pub fn mapping(src: &str) -> ProcessorConfig {
+    ProcessorConfig {
+        label: String::new(),
+        component: ProcessorKind::Mapping(MappingConfig(src.to_string())),
+    }
+}
+
 /// The processors of a YAML list, planned (tests of the layers above).
 #[cfg(test)]
 pub fn plan_yaml(yaml: &str) -> Vec<Box<dyn Processor>> {
     let configs: Vec<ProcessorConfig> = serde_yaml_ng::from_str(yaml).expect("processor yaml");
-    let mut p = Problems::default();
-    let res = ProcessorResources::new();
-    let chain = Planner::new(&mut p, &res).chain("pipeline.processors", &configs);
-    assert!(p.is_empty(), "{p:?}");
-    chain.expect("plans")
+    plan_alone(&configs).expect("plans")
 }

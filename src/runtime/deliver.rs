@@ -107,11 +107,14 @@ fn batch_loop(events: &Receiver<Vec<Event>>, out: &Sender<Vec<Event>>, policy: &
     let m = metrics::get();
     let mut open = Open::new(policy);
     let mut failed: Vec<Event> = Vec::new();
+    // `bento_batch_created` counts the batches of a batching policy (the flexprice output's
+    // requests), not the "what is at hand" writes of stdout or drop.
+    let counted = !policy.at_hand;
     let send = |batch: Vec<Event>, count: bool| -> bool {
         if batch.is_empty() {
             return true;
         }
-        if count {
+        if count && counted {
             m.batch_created.inc();
         }
         out.send(batch).is_ok()
@@ -239,7 +242,7 @@ mod tests {
         BatchPolicy {
             max_count: count,
             max_bytes: bytes,
-            per_event: 1,
+            separator: 1,
             framing: 13,
             period: (period_ms > 0).then(|| Duration::from_millis(period_ms)),
             at_hand: false,
@@ -263,7 +266,7 @@ mod tests {
     #[test]
     fn byte_size_is_an_upper_bound() {
         let one = ev(0).bytes().len(); // 18 bytes
-        let limit = 13 + 3 * (one + 1); // room for 3 events and their commas
+        let limit = 13 + 3 * one + 2; // room for 3 events and the commas between them
         let p = policy(1000, limit, 0);
         let mut open = Open::new(&p);
         let now = Instant::now();

@@ -17,7 +17,8 @@ mod process;
 pub mod signals;
 
 pub use config::Config;
-pub use plan::Plan;
+pub use deliver::run as run_output;
+pub use plan::{start_output, Plan};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,12 +27,6 @@ use crate::observe;
 use crate::pipeline::telemetry::health::{self, StageHealth};
 use crate::pipeline::telemetry::{latency, metrics};
 use crate::pipeline::{self, Chunk, Control, Event, InputContext, Processor};
-
-/// Stack of a processor thread. Parsing, mapping, encoding and dropping a document recurse
-/// once per nesting level; the deepest document the parser accepts (1023 levels) needs about
-/// 1–2 MiB of stack in a debug build (far less in release), close to Rust's 2 MiB default.
-/// 8 MiB is the margin; it is address space, and only the pages actually used are committed.
-pub const PROCESSOR_STACK: usize = 8 << 20;
 
 /// What a run did, from the metrics.
 #[derive(Clone, Debug, Default)]
@@ -130,7 +125,7 @@ pub fn run(plan: Plan, ctl: &Control) -> anyhow::Result<Summary> {
             let enc = Arc::clone(&encoder);
             std::thread::Builder::new()
                 .name(format!("processor-{i}"))
-                .stack_size(PROCESSOR_STACK)
+                .stack_size(pipeline::PROCESSOR_STACK)
                 .spawn(move || process::process_loop(&rx, &tx, &procs, enc.as_ref()))
         })
         .collect::<Result<_, _>>()?;

@@ -119,3 +119,25 @@ fn labelled<T: Clone>(
     }
     out
 }
+
+/// Plan and start one output on its own (no resources): for tests and benchmarks that drive
+/// an output without the rest of a pipeline.
+pub fn start_output(
+    config: &crate::output::OutputConfig,
+) -> anyhow::Result<Box<dyn crate::pipeline::Output>> {
+    let mut p = Problems::default();
+    let none = Default::default();
+    let outputs = OutputResources::new();
+    let planned = output::Planner::new(processor::Planner::new(&mut p, &none), &outputs)
+        .one("output", config);
+    match planned {
+        Some(plan) if p.is_empty() => plan.start(),
+        _ => {
+            let shown: Vec<String> = p
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect();
+            anyhow::bail!("invalid output: {}", shown.join("; "))
+        }
+    }
+}

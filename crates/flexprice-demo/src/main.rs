@@ -10,9 +10,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use flexprice_api_double::{ApiDouble, ApiDoubleConfig};
-use flexprice_collector::config::Config;
 use flexprice_collector::pipeline::Control;
-use flexprice_collector::runtime;
+use flexprice_collector::runtime::{self, Plan};
 
 /// The same allocator as the collector binary, so the figures are the product's.
 #[global_allocator]
@@ -152,17 +151,17 @@ fn run(opts: &DemoOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).context("creating a temp dir")?;
     let dead_letter = dir.join("dead-letter.jsonl");
     let text = demo_config(&bootstrap, api.addr(), &dead_letter.display().to_string());
-    let config = Config::from_str_named("demo", &text, &|k| std::env::var(k).ok())
+    let plan = Plan::from_text("demo", &text, &|k| std::env::var(k).ok())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    flexprice_collector::observe::logs::init(&config.logger);
+    flexprice_collector::observe::logs::init(&plan.config.logger);
 
-    let ctl = Control::new(config.shutdown_timeout.get());
+    let ctl = Control::new(plan.config.shutdown_timeout.get());
     let run_started = Instant::now();
     let pipeline = {
         let ctl = ctl.clone();
         std::thread::Builder::new()
             .name("pipeline".into())
-            .spawn(move || runtime::run(&config, &ctl))
+            .spawn(move || runtime::run(plan, &ctl))
             .context("starting the pipeline")?
     };
     // Stop once every event is accounted for: accepted by the API or dead-lettered. Bounded:

@@ -98,7 +98,7 @@ pub fn policy(b: &Batching) -> (bool, BatchPolicy) {
             BatchPolicy {
                 max_count: 1,
                 max_bytes: MAX_BODY_BYTES,
-                per_event: 0,
+                separator: 0,
                 framing: 0,
                 period: None,
                 at_hand: false,
@@ -116,9 +116,8 @@ pub fn policy(b: &Batching) -> (bool, BatchPolicy) {
                 0 => MAX_BODY_BYTES,
                 n => n.clamp(BULK_OVERHEAD + 2, MAX_BODY_BYTES),
             },
-            // A comma between events (one more than needed: an upper bound), and the
-            // `{"events":[` … `]}` around them.
-            per_event: 1,
+            // A comma between two events, and the `{"events":[` … `]}` around them.
+            separator: 1,
             framing: BULK_OVERHEAD,
             period: (!b.period.is_zero()).then(|| b.period.get()),
             at_hand: false,

@@ -1,0 +1,7 @@
+//! The fault matrix: each fault against the real binary, a real broker and the API double,
+//! counting unique `event_id`s (`scripts/faults` runs it at ten times the size).
+
+mod broker;
+mod crash;
+mod outage;
+mod rebalance;
