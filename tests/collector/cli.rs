@@ -420,3 +420,68 @@ fn version_and_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("-c config.yaml"));
 }
+
+/// Composed processors end to end: a `cache` (of `cache_resources`) `add` fails on a key
+/// seen before, the failure flags the message, a `catch` drops it; a `try` stops at a failing
+/// mapping and the message goes on errored (to stdout's error log, not out); everything else
+/// passes once, in order.
+#[test]
+fn cache_try_and_catch_compose_by_label() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = write_config(
+        &dir,
+        "c.yaml",
+        "http: {enabled: false}
+input:
+  stdin: {}
+pipeline:
+  threads: 1
+  processors:
+    - cache: {resource: seen, operator: add, key: '${! json(\"id\") }'}
+    - catch:
+        - mapping: 'root = deleted()'
+    - try:
+        - mapping: 'root = this'
+        - mutation: 'root.n = this.n.number()'
+        - mutation: 'root.after = true'
+output:
+  stdout: {}
+cache_resources:
+  - label: seen
+    memory: {default_ttl: 60s}
+logger: {level: ERROR, format: logfmt}
+",
+    );
+    let mut child = spawn(&cfg);
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"{\"id\":1,\"n\":\"1\"}\n{\"id\":2,\"n\":\"2\"}\n{\"id\":1,\"n\":\"3\"}\n{\"id\":3,\"n\":\"x\"}\n")
+        .expect("write");
+    drop(stdin);
+    let st = wait_bounded(&mut child, Duration::from_secs(30));
+    assert!(st.success(), "{st:?}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            r#"{"after":true,"id":1,"n":1}"#,
+            r#"{"after":true,"id":2,"n":2}"#,
+        ],
+        "the duplicate id 1 dropped by catch, id 3 errored inside try"
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert!(err.contains("message failed processing"), "{err}");
+}

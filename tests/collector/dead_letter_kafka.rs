@@ -56,10 +56,18 @@ fn event(name: &str, i: usize) -> serde_json::Value {
 
 /// Read `want` messages from partition 0 of `topic` (bounded wait): (key, JSON payload).
 fn consume(addr: &str, topic: &str, want: usize) -> Vec<(String, serde_json::Value)> {
-    consume_with(ClientConfig::new().set("bootstrap.servers", addr), topic, want)
+    consume_with(
+        ClientConfig::new().set("bootstrap.servers", addr),
+        topic,
+        want,
+    )
 }
 
-fn consume_with(cfg: &mut ClientConfig, topic: &str, want: usize) -> Vec<(String, serde_json::Value)> {
+fn consume_with(
+    cfg: &mut ClientConfig,
+    topic: &str,
+    want: usize,
+) -> Vec<(String, serde_json::Value)> {
     let c: BaseConsumer = cfg
         .set("group.id", "dlq-reader")
         .set("enable.auto.commit", "false")
@@ -178,7 +186,11 @@ fn the_dead_letter_producer_authenticates_with_sasl() {
     run.send(event("good", 0));
     run.send(event("bad", 1));
     let (cp, n) = run.finish(WAIT);
-    assert_eq!(cp.acked_total(), n as u64, "both acked: one at the API, one on the topic");
+    assert_eq!(
+        cp.acked_total(),
+        n as u64,
+        "both acked: one at the API, one on the topic"
+    );
     let dl = consume_with(
         ClientConfig::new()
             .set("bootstrap.servers", &sasl)
@@ -209,5 +221,9 @@ fn the_dead_letter_producer_authenticates_with_sasl() {
     });
     ctl.request_stop();
     let (cp, _) = run.finish(WAIT);
-    assert_eq!(cp.acked_total(), 0, "a record the broker never took is never acked");
+    assert_eq!(
+        cp.acked_total(),
+        0,
+        "a record the broker never took is never acked"
+    );
 }
