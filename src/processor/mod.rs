@@ -175,31 +175,15 @@ pub struct ResourceName(pub String);
 impl ProcessorSpec for ResourceName {
     fn plan(&self, path: &str, cx: &mut Planner<'_>) -> Option<Box<dyn Processor>> {
         let name = &self.0;
-        let Some((at, config)) = cx.resources.get(name) else {
-            let known: Vec<&str> = cx.resources.keys().map(String::as_str).collect();
-            cx.problem(
-                path,
-                if known.is_empty() {
-                    format!("no processor resource `{name}`: `processor_resources` is empty")
-                } else {
-                    format!(
-                        "no processor resource `{name}`; `processor_resources` has {}",
-                        known.join(", ")
-                    )
-                },
-            );
-            return None;
-        };
-        if cx.resolving.iter().any(|r| r == name) {
-            cx.problem(
-                path,
-                format!(
-                    "processor resource `{name}` refers to itself (through {})",
-                    cx.resolving.join(" → ")
-                ),
-            );
-            return None;
-        }
+        let (at, config) = crate::resource::entry(
+            cx.resources,
+            &cx.resolving,
+            "processor",
+            "processor_resources",
+            name,
+            path,
+            cx.problems,
+        )?;
         cx.resolving.push(name.clone());
         let planned = cx.one(at, config);
         cx.resolving.pop();

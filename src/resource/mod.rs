@@ -74,10 +74,54 @@ fn found<T: ?Sized>(
     path: &str,
     p: &mut Problems,
 ) -> Option<Arc<T>> {
-    if let Some(r) = map.get(name) {
-        return Some(Arc::clone(r));
+    match map.get(name) {
+        Some(r) => Some(Arc::clone(r)),
+        None => {
+            missing(map.keys(), what, section, name, path, p);
+            None
+        }
     }
-    let known: Vec<&str> = map.keys().map(String::as_str).collect();
+}
+
+/// The entry labelled `name` of a resource section whose entries are planned where they are
+/// used (`output_resources`, `processor_resources`: config and path by label), unless it is
+/// missing or already being planned (`resolving`: the labels on the way here, so a resource
+/// that names itself is a problem, not an endless loop).
+pub fn entry<'r, T>(
+    map: &'r BTreeMap<String, (String, T)>,
+    resolving: &[String],
+    what: &str,
+    section: &str,
+    name: &str,
+    path: &str,
+    p: &mut Problems,
+) -> Option<&'r (String, T)> {
+    let Some(e) = map.get(name) else {
+        missing(map.keys(), what, section, name, path, p);
+        return None;
+    };
+    if resolving.iter().any(|r| r == name) {
+        p.add(
+            path,
+            format!(
+                "{what} resource `{name}` refers to itself (through {})",
+                resolving.join(" → ")
+            ),
+        );
+        return None;
+    }
+    Some(e)
+}
+
+fn missing<'k>(
+    known: impl Iterator<Item = &'k String>,
+    what: &str,
+    section: &str,
+    name: &str,
+    path: &str,
+    p: &mut Problems,
+) {
+    let known: Vec<&str> = known.map(String::as_str).collect();
     p.add(
         path,
         if known.is_empty() {
@@ -89,5 +133,4 @@ fn found<T: ?Sized>(
             )
         },
     );
-    None
 }
