@@ -485,3 +485,85 @@ logger: {level: ERROR, format: logfmt}
         .expect("read");
     assert!(err.contains("message failed processing"), "{err}");
 }
+
+/// `lint` refuses the values a hostile test found accepted: control characters in a secret
+/// (from the environment, the usual way in), a host that is not `host[:port]`, numbers out of
+/// range. Each problem is named with its place and, for numbers, the range.
+#[test]
+fn lint_refuses_control_characters_bad_hosts_and_out_of_range_numbers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lint = |text: &str, env: &[(&str, &str)]| {
+        let cfg = write_config(&dir, "c.yaml", text);
+        let mut cmd = Command::new(BIN);
+        cmd.arg("lint").arg(&cfg);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("lint");
+        assert_eq!(out.status.code(), Some(1), "must fail: {text}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let flexprice = |fields: &str| {
+        format!("input:\n  stdin: {{}}\noutput:\n  flexprice:\n    api_key: ${{KEY}}\n{fields}")
+    };
+    let err = lint(&flexprice(""), &[("KEY", "fp_live_abc\r\n")]);
+    assert!(
+        err.contains(":5:") && err.contains("`KEY` contains a line break"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fp_live_abc"),
+        "the secret is never quoted: {err}"
+    );
+    // Written into the file itself, as an escape.
+    let err = lint(
+        "input:\n  stdin: {}\noutput:\n  flexprice:\n    api_key: \"fp_live_abc\\r\\n\"\n",
+        &[],
+    );
+    assert!(
+        err.contains(":5:") && err.contains("the secret contains a carriage return"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fp_live_abc"),
+        "the secret is never quoted: {err}"
+    );
+    for host in [
+        "api.example.com?x=1",
+        "api.example.com#f",
+        "me@api.example.com",
+        "api\\\\x",
+    ] {
+        let err = lint(
+            &flexprice(&format!("    api_host: '{host}'\n")),
+            &[("KEY", "k")],
+        );
+        assert!(
+            err.contains(":6:5: output.flexprice.api_host:")
+                && err.contains("is not `host[:port]`"),
+            "{host}: {err}"
+        );
+    }
+    let err = lint(&flexprice("    max_in_flight: 100000\n"), &[("KEY", "k")]);
+    assert!(err.contains("100000 is out of range: 1..=512"), "{err}");
+    for t in ["0", "-5"] {
+        let err = lint(
+            &format!("input:\n  stdin: {{}}\npipeline:\n  threads: {t}\noutput:\n  drop: {{}}\n"),
+            &[],
+        );
+        assert!(
+            err.contains(&format!(
+                "{t} is out of range: use -1 (one per core) or 1..=1024"
+            )),
+            "{err}"
+        );
+    }
+    let err = lint(
+        "input:\n  kafka:\n    addresses: [a]\n    topics: [t]\n    consumer_group: g\n    checkpoint_limit: 1000000000000\noutput:\n  drop: {}\n",
+        &[],
+    );
+    assert!(
+        err.contains(":6:5:") && err.contains("out of range: 1..=1000000"),
+        "{err}"
+    );
+}
