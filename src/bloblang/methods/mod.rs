@@ -116,8 +116,9 @@ methods! {
     "encode" ["scheme"] 1 => encoding::encode,
     "decode" ["scheme"] 1 => encoding::decode,
     "hash" ["algorithm", "key", "polynomial"] 1 => encoding::hash,
-    // Time
+    // Time (`ts_*`; the `*_timestamp*` names are Bento's deprecated spellings of the same)
     "ts_parse" ["format"] 1 => time::ts_parse,
+    "parse_timestamp" ["format"] 1 => time::ts_parse,
     "ts_format" ["format", "tz"] 0 => time::ts_format,
     "format_timestamp" ["format", "tz"] 0 => time::ts_format,
     "ts_unix" [] 0 => time::ts_unix,
@@ -126,7 +127,6 @@ methods! {
     "ts_unix_nano" [] 0 => time::ts_unix_nano,
     "format_timestamp_unix" [] 0 => time::ts_unix,
     "format_timestamp_unix_nano" [] 0 => time::ts_unix_nano,
-    "parse_timestamp" ["format"] 1 => time::ts_parse,
     "ts_add_iso8601" ["duration"] 1 => time::ts_add_iso8601,
     "ts_sub_iso8601" ["duration"] 1 => time::ts_sub_iso8601,
 }

@@ -1,12 +1,16 @@
-//! Timestamp methods. Timestamps are RFC 3339 strings (or unix seconds as numbers).
+//! Timestamp methods, Bento's `ts_*` family and their deprecated `*_timestamp*` names. A
+//! timestamp is an RFC 3339 string or a unix number (seconds, with a fraction for less), read
+//! as Bento does: a number is in the host's zone (`Local`), a string in its own offset. The
+//! methods that produce a timestamp return it as an RFC 3339 string with nanoseconds, which is
+//! how Bento prints its timestamp values.
 
 use std::borrow::Cow;
 
 use super::expected;
 use crate::bloblang::ast::Expr;
-use crate::bloblang::eval::{Cx, Fail, Val, R};
+use crate::bloblang::eval::{kind_with_value, Cx, Fail, Val, R};
 use crate::bloblang::functions::arg_str;
-use crate::document::time::{self as timefmt, Tm};
+use crate::document::time::{self as clock, Period, Time, RFC3339_NANO};
 use crate::document::Value;
 
 type Args<'a> = &'a [Option<Expr>];
@@ -15,58 +19,78 @@ fn ok(v: Value) -> R<'static> {
     Ok(Cow::Owned(v))
 }
 
-/// A timestamp from a value: an RFC 3339 string or unix seconds.
-fn timestamp(v: &Value) -> Result<Tm, Fail> {
+fn ok_time(t: Time) -> R<'static> {
+    ok(Value::Str(t.to_rfc3339_nano()))
+}
+
+/// A timestamp from a value, as Bento coerces one: an RFC 3339 string (or bytes), or a unix
+/// number of seconds (a float's fraction to the nanosecond).
+pub fn timestamp(v: &Value) -> Result<Time, Fail> {
+    read_timestamp(v).map_err(Fail::msg)
+}
+
+fn read_timestamp(v: &Value) -> Result<Time, String> {
     match v {
-        Value::Str(s) => timefmt::parse_rfc3339(s).map_err(Fail::msg),
-        Value::Int(i) => Ok(Tm {
-            secs: *i,
-            nanos: 0,
-            offset: 0,
-        }),
-        Value::Float(f) | Value::RawNumber(f, _) => Ok(Tm::from_unix_f64(*f)),
-        other => Err(expected("timestamp", other)),
+        Value::Str(s) => Time::parse_rfc3339(s),
+        Value::Bytes(b) => Time::parse_rfc3339(&String::from_utf8_lossy(b)),
+        Value::Int(i) => unix_secs(*i),
+        // Written as an integer (`1e3` is not): read as one, exactly.
+        Value::RawNumber(f, text) => match text.parse::<i64>() {
+            Ok(i) => unix_secs(i),
+            Err(_) => Time::from_unix_f64(*f),
+        },
+        Value::Float(f) => Time::from_unix_f64(*f),
+        other => Err(format!(
+            "expected number or string value, got {}",
+            kind_with_value(other)
+        )),
     }
 }
 
-/// Time zones without a database: UTC, `Local` (treated as UTC) and fixed offsets.
-fn zone(tz: Option<&str>, t: Tm) -> Result<Tm, Fail> {
-    let offset = match tz {
-        None => return Ok(t),
-        Some("UTC" | "Local" | "") => 0,
-        Some(z) => {
-            let probe = timefmt::parse("-07:00", z)
-                .or_else(|_| timefmt::parse("-0700", z))
-                .map_err(|_| {
-                    Fail::msg(format!(
-                        "unknown time zone `{z}`: only UTC, Local and offsets such as +02:00 are supported"
-                    ))
-                })?;
-            probe.offset
-        }
-    };
-    Ok(Tm { offset, ..t })
+fn unix_secs(s: i64) -> Result<Time, String> {
+    Time::from_unix_nanos(i128::from(s) * 1_000_000_000)
 }
 
+fn zone_arg<'a>(
+    cx: &Cx<'a, '_>,
+    args: Args<'a>,
+    i: usize,
+) -> Result<Option<jiff::tz::TimeZone>, Fail> {
+    match arg_str(cx, args, i, "tz")? {
+        Some(name) => clock::zone(&name).map(Some).map_err(Fail::msg),
+        None => Ok(None),
+    }
+}
+
+fn in_zone(t: Time, tz: Option<jiff::tz::TimeZone>) -> Time {
+    match tz {
+        Some(tz) => t.in_zone(&tz),
+        None => t,
+    }
+}
+
+/// `ts_parse(format)`, `parse_timestamp(format)`: a string read with a Go reference layout.
 pub fn ts_parse<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let layout = arg_str(cx, args, 0, "format")?.unwrap_or_default();
-    let Value::Str(s) = &*v else {
-        return Err(expected("string", &v));
-    };
-    let t = timefmt::parse(&layout, s).map_err(Fail::msg)?;
-    ok(Value::Str(timefmt::rfc3339_nano(&t)))
+    let s = subject_str(&v)?;
+    ok_time(Time::parse_layout(&layout, &s).map_err(Fail::msg)?)
 }
 
+/// `ts_format(format = RFC 3339 with nanoseconds, tz)`, `format_timestamp`: a Go layout.
 pub fn ts_format<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
-    let layout = arg_str(cx, args, 0, "format")?.unwrap_or_else(|| timefmt::RFC3339_NANO.into());
-    let tz = arg_str(cx, args, 1, "tz")?;
-    let t = zone(tz.as_deref(), timestamp(&v)?)?;
-    ok(Value::Str(timefmt::format(&t, &layout)))
+    let layout = arg_str(cx, args, 0, "format")?;
+    let tz = zone_arg(cx, args, 1)?;
+    let t = in_zone(timestamp(&v)?, tz);
+    ok(Value::Str(
+        t.format_layout(layout.as_deref().unwrap_or(RFC3339_NANO)),
+    ))
 }
 
 fn unix<'a>(v: Val<'a>, div: i128) -> R<'a> {
-    let t = timestamp(&v)?;
-    ok(Value::Int(t.unix_nanos().div_euclid(div) as i64))
+    let n = timestamp(&v)?.unix_nanos().div_euclid(div);
+    i64::try_from(n)
+        .map(|n| Cow::Owned(Value::Int(n)))
+        .map_err(|_| Fail::msg("the timestamp in unix nanoseconds does not fit a 64-bit integer (years 1678 to 2262 do)"))
 }
 
 pub fn ts_unix<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
@@ -85,51 +109,27 @@ pub fn ts_unix_nano<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     unix(v, 1)
 }
 
-/// An ISO 8601 duration (`P1DT2H`, `PT30S`) in seconds; years and months are not fixed lengths
-/// and are refused.
-fn iso8601_secs(d: &str) -> Result<i64, Fail> {
-    let bad = || Fail::msg(format!("invalid ISO 8601 duration `{d}`"));
-    let rest = d.strip_prefix('P').ok_or_else(bad)?;
-    let (date, time) = rest.split_once('T').unwrap_or((rest, ""));
-    let mut total = 0i64;
-    for (part, units) in [(date, "WD"), (time, "HMS")] {
-        let mut n = String::new();
-        for c in part.chars() {
-            if c.is_ascii_digit() {
-                n.push(c);
-                continue;
-            }
-            if !units.contains(c) || n.is_empty() {
-                return Err(bad());
-            }
-            let v: i64 = n.parse().map_err(|_| bad())?;
-            n.clear();
-            total += v * match (units, c) {
-                ("WD", 'W') => 604_800,
-                ("WD", 'D') => 86_400,
-                (_, 'H') => 3600,
-                (_, 'M') => 60,
-                _ => 1,
-            };
-        }
-        if !n.is_empty() {
-            return Err(bad());
-        }
-    }
-    Ok(total)
-}
-
-fn shift<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>, sign: i64) -> R<'a> {
+fn period_arg<'a>(cx: &Cx<'a, '_>, args: Args<'a>) -> Result<Period, Fail> {
     let d = arg_str(cx, args, 0, "duration")?.unwrap_or_default();
-    let mut t = timestamp(&v)?;
-    t.secs += sign * iso8601_secs(&d)?;
-    ok(Value::Str(timefmt::rfc3339_nano(&t)))
+    Period::parse(&d).map_err(Fail::msg)
 }
 
+/// `ts_add_iso8601(duration)`: see [`Period`] for how years, months and fractions add.
 pub fn ts_add_iso8601<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
-    shift(cx, v, args, 1)
+    let p = period_arg(cx, args)?;
+    ok_time(timestamp(&v)?.add_period(&p).map_err(Fail::msg)?)
 }
 
 pub fn ts_sub_iso8601<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
-    shift(cx, v, args, -1)
+    let p = period_arg(cx, args)?.negate();
+    ok_time(timestamp(&v)?.add_period(&p).map_err(Fail::msg)?)
+}
+
+/// The subject as a string (bytes read as UTF-8, lossily).
+fn subject_str<'v>(v: &'v Value) -> Result<Cow<'v, str>, Fail> {
+    match v {
+        Value::Str(s) => Ok(Cow::Borrowed(s)),
+        Value::Bytes(b) => Ok(String::from_utf8_lossy(b)),
+        other => Err(expected("string", other)),
+    }
 }
