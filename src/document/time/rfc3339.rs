@@ -66,9 +66,10 @@ pub(super) fn write_nano(t: &ZonedDateTime, out: &mut String) {
     write_offset(t.offset().seconds(), super::layout::RFC3339_OFFSET, out);
 }
 
-/// Strict RFC 3339 date-time as Go's `time.RFC3339` parser (what the Flexprice API uses)
-/// accepts it: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`. Errors say what is wrong, because
-/// they end up in the dead-letter record a user reads.
+/// Strict RFC 3339 date-time, as what the Flexprice API (Go, `time.Time` from JSON) accepts:
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with the `T` and `Z` in upper case (RFC 3339
+/// allows lower case, Go does not). Errors say what is wrong, because they end up in the
+/// dead-letter record a user reads.
 pub fn check_rfc3339(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     let bad = |why: &str| {
@@ -91,8 +92,12 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
     if b[4] != b'-' || b[7] != b'-' {
         return bad("date must be YYYY-MM-DD");
     }
-    if !matches!(b[10], b'T' | b't') {
-        return bad("date and time must be separated by `T`");
+    if b[10] != b'T' {
+        return bad(if b[10] == b't' {
+            "the `T` between date and time must be upper case"
+        } else {
+            "date and time must be separated by `T`"
+        });
     }
     let (Some(hour), Some(min), Some(sec)) = (num(11..13), num(14..16), num(17..19)) else {
         return bad("time must be HH:MM:SS");
@@ -126,7 +131,8 @@ pub fn check_rfc3339(s: &str) -> Result<(), String> {
         }
     }
     match &b[i..] {
-        [b'Z' | b'z'] => Ok(()),
+        [b'Z'] => Ok(()),
+        [b'z'] => bad("the zone `Z` must be upper case"),
         [b'+' | b'-', h1, h2, b':', m1, m2]
             if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) =>
         {
@@ -188,9 +194,14 @@ mod tests {
             "2026-01-02T15:04:05.Z",
             "2026-01-02T15:04:05+0530",
             "1700000000",
+            // Lower case is RFC 3339, but the API's Go parser refuses it.
+            "2026-01-02t15:04:05Z",
+            "2026-01-02T15:04:05z",
         ] {
             assert!(check_rfc3339(bad).is_err(), "{bad} must be rejected");
         }
+        let e = check_rfc3339("2026-01-02t15:04:05Z").unwrap_err();
+        assert!(e.contains("upper case"), "{e}");
     }
 
     #[test]
@@ -284,7 +295,7 @@ mod tests {
             "{accepted} / {rejected}"
         );
 
-        let alphabet = b"0123456789:-+TZ., x";
+        let alphabet = b"0123456789:-+TtZz., x";
         let mut through = 0;
         for _ in 0..4000 {
             let mut b = shaped(&mut r).into_bytes();
@@ -324,6 +335,8 @@ mod tests {
         // Where jiff is more lenient than RFC 3339 and the API: all refused here.
         for s in [
             "2026-01-02 15:04:05Z",
+            "2026-01-02t15:04:05Z",
+            "2026-01-02T15:04:05z",
             "2026-01-02T15:04:05+0530",
             "2026-01-02T15:04:05+05",
             "2026-01-02T15:04Z",
