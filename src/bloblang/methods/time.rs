@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use super::expected;
 use crate::bloblang::ast::Expr;
 use crate::bloblang::eval::{kind_with_value, Cx, Fail, Val, R};
-use crate::bloblang::functions::arg_str;
+use crate::bloblang::functions::{arg, arg_int, arg_str};
 use crate::document::time::{self as clock, Period, Time, RFC3339_NANO};
 use crate::document::Value;
 
@@ -76,6 +76,14 @@ pub fn ts_parse<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     ok_time(Time::parse_layout(&layout, &s).map_err(Fail::msg)?)
 }
 
+/// `ts_strptime(format)`, `parse_timestamp_strptime(format)`: a string read with a C
+/// `strptime` format.
+pub fn ts_strptime<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let format = arg_str(cx, args, 0, "format")?.unwrap_or_default();
+    let s = subject_str(&v)?;
+    ok_time(Time::strptime(&format, &s).map_err(Fail::msg)?)
+}
+
 /// `ts_format(format = RFC 3339 with nanoseconds, tz)`, `format_timestamp`: a Go layout.
 pub fn ts_format<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let layout = arg_str(cx, args, 0, "format")?;
@@ -84,6 +92,36 @@ pub fn ts_format<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     ok(Value::Str(
         t.format_layout(layout.as_deref().unwrap_or(RFC3339_NANO)),
     ))
+}
+
+/// `ts_strftime(format, tz)`, `format_timestamp_strftime`: a C `strftime` format.
+pub fn ts_strftime<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let format = arg_str(cx, args, 0, "format")?.unwrap_or_default();
+    let tz = zone_arg(cx, args, 1)?;
+    let t = in_zone(timestamp(&v)?, tz);
+    ok(Value::Str(t.strftime(&format).map_err(Fail::msg)?))
+}
+
+/// `ts_tz(tz)`: the same instant in another zone.
+pub fn ts_tz<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let tz = zone_arg(cx, args, 0)?;
+    ok_time(in_zone(timestamp(&v)?, tz))
+}
+
+/// `ts_round(duration)`: to the nearest multiple of `duration` nanoseconds, halves up.
+pub fn ts_round<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let d = arg_int(cx, args, 0, "duration")?.unwrap_or_default();
+    ok_time(timestamp(&v)?.round(d).map_err(Fail::msg)?)
+}
+
+/// `ts_sub(t2)`: this timestamp minus `t2`, in nanoseconds.
+pub fn ts_sub<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let t1 = timestamp(&v)?;
+    let t2 = match arg(cx, args, 0)? {
+        Some(t2) => read_timestamp(&t2).map_err(|e| Fail::msg(format!("argument `t2`: {e}")))?,
+        None => return Err(Fail::msg("argument `t2` is required")),
+    };
+    ok(Value::Int(t1.sub(&t2)))
 }
 
 fn unix<'a>(v: Val<'a>, div: i128) -> R<'a> {
@@ -125,6 +163,20 @@ pub fn ts_sub_iso8601<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> 
     ok_time(timestamp(&v)?.add_period(&p).map_err(Fail::msg)?)
 }
 
+/// `parse_duration()`: a Go duration string (`"1h30m"`) in nanoseconds.
+pub fn parse_duration<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let s = subject_str(&v)?;
+    ok(Value::Int(clock::parse_go_duration(&s).map_err(Fail::msg)?))
+}
+
+/// `parse_duration_iso8601()`: an ISO 8601 duration in nanoseconds, years and months
+/// approximated.
+pub fn parse_duration_iso8601<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+    let s = subject_str(&v)?;
+    let p = Period::parse(&s).map_err(Fail::msg)?;
+    ok(Value::Int(p.approx_nanos().map_err(Fail::msg)?))
+}
+
 /// The subject as a string (bytes read as UTF-8, lossily).
 fn subject_str<'v>(v: &'v Value) -> Result<Cow<'v, str>, Fail> {
     match v {
@@ -132,4 +184,47 @@ fn subject_str<'v>(v: &'v Value) -> Result<Cow<'v, str>, Fail> {
         Value::Bytes(b) => Ok(String::from_utf8_lossy(b)),
         other => Err(expected("string", other)),
     }
+}
+
+// Compile-time checks of literal arguments: a misspelt zone or duration is a mapping error
+// with its place, at start-up and in `lint`, as in Bento, not a failure of every message.
+
+fn literal(args: &[Option<Expr>], i: usize) -> Option<&Value> {
+    match args.get(i) {
+        Some(Some(Expr::Lit(v))) => Some(v),
+        _ => None,
+    }
+}
+
+fn check_zone(args: &[Option<Expr>], i: usize) -> Result<(), (usize, String)> {
+    if let Some(Value::Str(name)) = literal(args, i) {
+        clock::zone(name).map_err(|e| (i, e))?;
+    }
+    Ok(())
+}
+
+/// `ts_format`, `ts_strftime` and their old names: `tz` is the second argument.
+pub fn prepare_tz_second(args: &mut [Option<Expr>]) -> Result<(), (usize, String)> {
+    check_zone(args, 1)
+}
+
+/// `ts_tz`: `tz` is the first argument.
+pub fn prepare_tz_first(args: &mut [Option<Expr>]) -> Result<(), (usize, String)> {
+    check_zone(args, 0)
+}
+
+/// `ts_add_iso8601`, `ts_sub_iso8601`.
+pub fn prepare_period(args: &mut [Option<Expr>]) -> Result<(), (usize, String)> {
+    if let Some(Value::Str(d)) = literal(args, 0) {
+        Period::parse(d).map_err(|e| (0, e))?;
+    }
+    Ok(())
+}
+
+/// `ts_sub`: a literal `t2` must be a timestamp.
+pub fn prepare_t2(args: &mut [Option<Expr>]) -> Result<(), (usize, String)> {
+    if let Some(v) = literal(args, 0) {
+        read_timestamp(v).map_err(|e| (0, format!("argument `t2`: {e}")))?;
+    }
+    Ok(())
 }
