@@ -224,3 +224,14 @@ fn compile_long_mapping(first: &str, n: usize) -> Mapping {
 fn a_long_mapping_compiles_in_linear_time() {
     compile_long_mapping("", 100_000);
 }
+
+/// The same for a mapping that starts with `root = this`: deciding whether it may run in
+/// place checked each read against every earlier write.
+#[test]
+fn a_long_in_place_mapping_compiles_in_linear_time() {
+    let mapping = compile_long_mapping("root = this\n", 100_000);
+    assert!(
+        mapping.inner.in_place,
+        "no statement reads back an earlier write"
+    );
+}
