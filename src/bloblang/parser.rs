@@ -944,15 +944,19 @@ fn push(p: Box<[Seg]>, seg: Seg) -> Box<[Seg]> {
 
 /// Constant-fold operators on literals (as Bento does), so `"a" + "b"` costs nothing per message.
 fn fold(op: BinOp, l: Expr, r: Expr) -> Expr {
-    if let (Expr::Lit(_), Expr::Lit(_)) = (&l, &r) {
-        if !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce) {
-            let e = Expr::Bin(op, Box::new(l.clone()), Box::new(r.clone()));
+    let e = Expr::Bin(op, Box::new(l), Box::new(r));
+    if let Expr::Bin(_, l, r) = &e {
+        // The operands are not copied to try this: a chain of operators on a long literal
+        // (`"…" + "a" + "b" …`) would copy the growing literal once per link.
+        if matches!((&**l, &**r), (Expr::Lit(_), Expr::Lit(_)))
+            && !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce)
+        {
             if let Some(v) = super::eval_const(&e) {
                 return Expr::Lit(v);
             }
         }
     }
-    Expr::Bin(op, Box::new(l), Box::new(r))
+    e
 }
 
 fn fold_array(items: Vec<Expr>) -> Expr {
