@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use parking_lot::RwLock;
 use prometheus::proto::{
     Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType, Quantile,
     Summary,
@@ -16,6 +17,8 @@ use prometheus::proto::{
 use prometheus::{Encoder, TextEncoder};
 
 use super::process::{self, ProcessStats};
+use crate::bloblang::{Mapping, MessageEnv};
+use crate::document::{Map, Value};
 use crate::pipeline::telemetry::latency::{self, Snapshot};
 use crate::pipeline::telemetry::metrics::{self, Metrics};
 
@@ -54,13 +57,13 @@ fn label(name: &str, value: &str) -> LabelPair {
     l
 }
 
-fn summary(name: &str, help: &str, s: &Snapshot) -> MetricFamily {
+fn summary(name: &str, help: &str, s: &Snapshot, quantiles: &[f64]) -> MetricFamily {
     let mut sum = Summary::default();
     sum.set_sample_count(s.count);
     sum.set_sample_sum(s.sum_ns);
     // Like Go's client: a quantile with no samples in the window is NaN, not a fake 0.
     sum.set_quantile(
-        latency::QUANTILES
+        quantiles
             .iter()
             .map(|q| {
                 let mut x = Quantile::default();
@@ -80,17 +83,65 @@ fn summary(name: &str, help: &str, s: &Snapshot) -> MetricFamily {
     family(name, help, MetricType::SUMMARY, vec![m])
 }
 
-/// `metrics.prometheus.use_histogram_timing`: export timings as histograms in seconds (names
-/// keep `_ns`, as Bento does) instead of summaries in nanoseconds.
-static HISTOGRAM_TIMING: AtomicBool = AtomicBool::new(false);
-/// `metrics.prometheus.add_process_metrics`: add the `process_*` series.
-static PROCESS_METRICS: AtomicBool = AtomicBool::new(false);
+/// What `metrics:` chose for this run (set once per run, read by each scrape).
+#[derive(Default)]
+struct Settings {
+    /// `prometheus.use_histogram_timing`: timings as histograms in seconds (names keep `_ns`,
+    /// as Bento's do) instead of summaries in nanoseconds.
+    histogram_timing: bool,
+    /// `prometheus.add_process_metrics`: add the `process_*` series.
+    process_metrics: bool,
+    /// `prometheus.histogram_buckets` (seconds).
+    buckets: Vec<f64>,
+    /// `prometheus.summary_quantiles_objectives`' quantiles.
+    quantiles: Vec<f64>,
+    /// `metrics.mapping`.
+    mapping: Option<Mapping>,
+    /// `metrics.none`: nothing is exported.
+    none: bool,
+    /// `prometheus.file_output_path`.
+    file_output_path: String,
+}
 
-/// Apply the `metrics.prometheus` block (set once per run).
+static SETTINGS: RwLock<Option<Settings>> = RwLock::new(None);
+
+/// Apply the `metrics` block (once per run; lint has checked it).
 pub fn configure(c: &super::MetricsConfig) {
     let p = c.prometheus.clone().unwrap_or_default();
-    HISTOGRAM_TIMING.store(p.use_histogram_timing, Ordering::Relaxed);
-    PROCESS_METRICS.store(p.add_process_metrics, Ordering::Relaxed);
+    let mapping = if c.mapping.is_empty() {
+        None
+    } else {
+        match Mapping::compile(&c.mapping) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::error!(
+                    "metrics.mapping does not compile ({e}); exporting the default names"
+                );
+                None
+            }
+        }
+    };
+    let settings = Settings {
+        histogram_timing: p.use_histogram_timing,
+        process_metrics: p.add_process_metrics,
+        buckets: if p.histogram_buckets.is_empty() {
+            latency::BUCKETS_SECONDS.to_vec()
+        } else {
+            p.histogram_buckets.clone()
+        },
+        quantiles: if p.summary_quantiles_objectives.is_empty() {
+            latency::QUANTILES.to_vec()
+        } else {
+            p.summary_quantiles_objectives
+                .iter()
+                .map(|q| q.quantile)
+                .collect()
+        },
+        mapping,
+        none: c.none.is_some(),
+        file_output_path: p.file_output_path.clone(),
+    };
+    *SETTINGS.write() = Some(settings);
 }
 
 /// The `process_*` families for whatever could be read.
@@ -152,7 +203,7 @@ pub fn process_families(p: &ProcessStats) -> Vec<MetricFamily> {
     .collect()
 }
 
-fn histogram(name: &str, help: &str, s: &Snapshot) -> MetricFamily {
+fn histogram(name: &str, help: &str, s: &Snapshot, _quantiles: &[f64]) -> MetricFamily {
     let mut h = Histogram::default();
     h.set_sample_count(s.count);
     h.set_sample_sum(s.sum_ns / 1e9);
@@ -184,8 +235,15 @@ pub fn families(
     batch: &Snapshot,
     e2e: &Snapshot,
     histogram_timing: bool,
+    quantiles: &[f64],
 ) -> Vec<MetricFamily> {
-    let timing = if histogram_timing { histogram } else { summary };
+    let timing = |name: &str, help: &str, s: &Snapshot| {
+        if histogram_timing {
+            histogram(name, help, s, quantiles)
+        } else {
+            summary(name, help, s, quantiles)
+        }
+    };
     let mut out = vec![
         counter(
             "bento_input_received",
@@ -265,18 +323,168 @@ pub fn families(
 
 /// The whole `/metrics` page from the process-wide state.
 pub fn render() -> String {
-    let fams = families(
+    let guard = SETTINGS.read();
+    let default = Settings::default();
+    let st = guard.as_ref().unwrap_or(&default);
+    if st.none {
+        return String::new();
+    }
+    let (quantiles, buckets): (&[f64], &[f64]) = if guard.is_some() {
+        (&st.quantiles, &st.buckets)
+    } else {
+        (&latency::QUANTILES, &latency::BUCKETS_SECONDS)
+    };
+    let mut fams = families(
         metrics::get(),
         &metrics::lags(),
-        &latency::batch_send().window(),
-        &latency::event_e2e().window(),
-        HISTOGRAM_TIMING.load(Ordering::Relaxed),
+        &latency::batch_send().window_at(quantiles, buckets),
+        &latency::event_e2e().window_at(quantiles, buckets),
+        st.histogram_timing,
+        quantiles,
     );
-    let mut fams = fams;
-    if PROCESS_METRICS.load(Ordering::Relaxed) {
+    if let Some(m) = &st.mapping {
+        fams = map_families(m, fams);
+    }
+    if st.process_metrics {
         fams.extend(process_families(&process::read()));
     }
     encode(&fams)
+}
+
+/// `prometheus.file_output_path`: the page as it is at the end of the run, written to the
+/// file (a failure is logged: the run's work is done by then).
+pub fn write_file() {
+    let path = match SETTINGS.read().as_ref() {
+        Some(s) if !s.file_output_path.is_empty() => s.file_output_path.clone(),
+        _ => return,
+    };
+    if let Err(e) = std::fs::write(&path, render()) {
+        tracing::error!("metrics.prometheus.file_output_path: cannot write `{path}`: {e}");
+    }
+}
+
+/// Where in a Bento config the component behind a series sits: Bento's `path` label.
+fn bento_path(name: &str) -> &'static str {
+    if name.starts_with("input_") {
+        "root.input"
+    } else if name.starts_with("processor_") {
+        "root.pipeline.processors"
+    } else {
+        "root.output"
+    }
+}
+
+/// Only the first failing mapping of a run is logged, not one line per series per scrape.
+static MAPPING_ERROR_LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// `metrics.mapping` over every series: `this` is Bento's name (ours without `bento_`), the
+/// metadata its labels with Bento's `label` and `path` added; a string result renames,
+/// `deleted()` (or an empty name) drops, an unassigned root keeps Bento's name; the
+/// metadata afterwards are the labels, sorted by name as Bento sorts them. A failing mapping
+/// or a result that is not a string keeps the series under Bento's name and labels (Bento
+/// does the same). Series mapped to one name share a family; one whose type differs from the
+/// family's is left out, since the text format cannot hold it.
+pub fn map_families(m: &Mapping, fams: Vec<MetricFamily>) -> Vec<MetricFamily> {
+    let mut out: Vec<MetricFamily> = Vec::new();
+    for fam in fams {
+        let bento = fam
+            .name()
+            .strip_prefix("bento_")
+            .unwrap_or(fam.name())
+            .to_string();
+        for series in fam.get_metric() {
+            let mut meta = Map::new();
+            meta.insert("label".into(), Value::Str(String::new()));
+            meta.insert("path".into(), Value::Str(bento_path(&bento).into()));
+            for l in series.get_label() {
+                meta.insert(l.name().to_string(), Value::Str(l.value().to_string()));
+            }
+            let Some((name, labels)) = map_one(m, &bento, meta) else {
+                continue;
+            };
+            let mut series = series.clone();
+            series.set_label(labels);
+            match out.iter_mut().find(|f| f.name() == name) {
+                Some(f) if f.get_field_type() == fam.get_field_type() => {
+                    f.mut_metric().push(series)
+                }
+                Some(_) => {}
+                None => out.push(family(
+                    &name,
+                    fam.help(),
+                    fam.get_field_type(),
+                    vec![series],
+                )),
+            }
+        }
+    }
+    out
+}
+
+/// One series through the mapping: its exported name and labels, or `None` to drop it.
+fn map_one(m: &Mapping, bento: &str, mut meta: Map) -> Option<(String, Vec<LabelPair>)> {
+    let labels = |meta: &Map| {
+        let mut ls: Vec<LabelPair> = meta
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    Value::Str(s) => s.clone(),
+                    other => other.to_json_string(),
+                };
+                label(&prom_name(k), &v)
+            })
+            .collect();
+        ls.sort_by(|a, b| a.name().cmp(b.name()));
+        ls
+    };
+    let before = meta.clone();
+    let input = Value::Str(bento.to_string());
+    let outcome = m.exec(
+        &input,
+        MessageEnv {
+            meta: &mut meta,
+            origin: None,
+            raw: bento.as_bytes(),
+            error: None,
+        },
+    );
+    let failed = |why: String| {
+        if !MAPPING_ERROR_LOGGED.swap(true, Ordering::Relaxed) {
+            tracing::error!(
+                "metrics.mapping failed on `{bento}` ({why}); the series keeps its Bento name"
+            );
+        }
+        Some((prom_name(bento), labels(&before)))
+    };
+    match outcome {
+        Ok(crate::bloblang::Outcome::Deleted) => None,
+        Ok(crate::bloblang::Outcome::Unchanged) => Some((prom_name(bento), labels(&meta))),
+        Ok(crate::bloblang::Outcome::Doc(Value::Str(s))) if s.is_empty() => None,
+        Ok(crate::bloblang::Outcome::Doc(Value::Str(s))) => Some((prom_name(&s), labels(&meta))),
+        Ok(crate::bloblang::Outcome::Doc(v)) => {
+            failed(format!("it gave {}, not a string", v.to_json_string()))
+        }
+        Err(e) => failed(e.to_string()),
+    }
+}
+
+/// A name Prometheus accepts: every other character becomes `_` (Bento's exporter does the
+/// same), and a leading digit gets a `_` before it.
+fn prom_name(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, '_');
+    }
+    out
 }
 
 /// Encode families as text. Families built by [`families`] always have a name and a series, the
@@ -321,6 +529,7 @@ mod tests {
             &lat.window(),
             &Snapshot::default(),
             false,
+            &latency::QUANTILES,
         ));
         let lines = text.lines().map(|l| Ok(l.to_string()));
         let scrape = prometheus_parse::Scrape::parse(lines).expect("valid exposition text");
@@ -415,6 +624,7 @@ mod histogram_tests {
             &lat.window(),
             &Snapshot::default(),
             true,
+            &latency::QUANTILES,
         ));
         let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
             .expect("valid text");
@@ -467,5 +677,79 @@ mod process_tests {
         );
         assert!(text
             .contains("# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total 1.5\n"));
+    }
+}
+
+#[cfg(test)]
+mod mapping_tests {
+    use super::*;
+
+    fn mapped(mapping: &str) -> String {
+        let m = Metrics::default();
+        m.input_received.add(3);
+        m.output_sent.add(2);
+        let lags = vec![("events".to_string(), 1, 5)];
+        let fams = families(
+            &m,
+            &lags,
+            &Snapshot::default(),
+            &Snapshot::default(),
+            false,
+            &latency::QUANTILES,
+        );
+        let m = Mapping::compile(mapping).expect("mapping compiles");
+        encode(&map_families(&m, fams))
+    }
+
+    #[test]
+    fn identity_gives_bentos_names_and_labels() {
+        let text = mapped("root = this");
+        assert!(
+            text.contains("input_received{label=\"\",path=\"root.input\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "input_lag{label=\"\",partition=\"1\",path=\"root.input\",topic=\"events\"} 5\n"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("bento_"), "{text}");
+    }
+
+    #[test]
+    fn renames_relabels_and_drops() {
+        let text = mapped(
+            r#"
+root = if this == "output_sent" { deleted() } else { "acme_" + this.replace_all("input", "source") }
+meta path = deleted()
+meta label = "kafka_in"
+"#,
+        );
+        assert!(
+            text.contains("acme_source_received{label=\"kafka_in\"} 3\n"),
+            "{text}"
+        );
+        assert!(!text.contains("output_sent"), "{text}");
+        assert!(!text.contains("path="), "{text}");
+        assert!(
+            text.contains("# TYPE acme_source_received counter"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_result_that_is_not_a_string_keeps_bentos_name() {
+        let text = mapped("root = 5");
+        assert!(
+            text.contains("\ninput_received{label=\"\",path=\"root.input\"} 3\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn names_become_valid_prometheus_names() {
+        let text = mapped(r#"root = "9 my-" + this"#);
+        assert!(text.contains("\n_9_my_input_received{"), "{text}");
     }
 }

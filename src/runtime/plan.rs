@@ -76,6 +76,9 @@ fn plan(s: Sections, p: &mut Problems) -> Option<Plan> {
     if let Some(l) = &s.logger {
         l.validate("logger", p);
     }
+    if let Some(m) = &s.metrics {
+        m.validate("metrics", p);
+    }
     let input = s.input.as_ref().and_then(|i| i.plan("input", p));
     let (processors, output) = {
         let mut procs = processor::Planner::new(p, &processor_resources, &shared);

@@ -664,3 +664,99 @@ shutdown_timeout: 2s
     );
     c.kill();
 }
+
+/// `metrics.mapping` as Bento runs it: Bento's names and labels go in, the mapping renames,
+/// relabels and drops, and /metrics of the real binary shows the result (and lint rejects
+/// what is not available here with its place).
+#[test]
+fn metrics_mapping_renames_relabels_and_drops() {
+    let config = r#"
+http:
+  address: 127.0.0.1:0
+input:
+  stdin: {}
+output:
+  drop: {}
+logger:
+  format: logfmt
+  progress_period: 100ms
+metrics:
+  mapping: |
+    root = if this == "output_sent" { deleted() } else { this.replace_all("input", "source") }
+    meta path = deleted()
+    meta label = "events_in"
+  prometheus:
+    summary_quantiles_objectives:
+      - {quantile: 0.75, error: 0.01}
+"#;
+    let mut c = Collector::start(config, &[], &[]);
+    let addr = http_addr_logfmt(&mut c);
+    c.feed(GOOD);
+    c.feed(GOOD);
+    c.wait_for(|l| {
+        logfmt(l).is_ok_and(|kv| {
+            kv.iter().any(|(k, v)| k == "msg" && v == "progress")
+                && kv.iter().any(|(k, v)| k == "sent" && v == "2")
+        })
+    })
+    .unwrap_or_else(|| panic!("no progress line; stderr:\n{}", c.seen.join("\n")));
+    let (status, text) = get(&format!("http://{addr}/metrics"));
+    assert_eq!(status, 200);
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("valid Prometheus text");
+    let received = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "source_received")
+        .unwrap_or_else(|| panic!("source_received missing:\n{text}"));
+    assert_eq!(received.value, prometheus_parse::Value::Counter(2.0));
+    assert_eq!(received.labels.get("label"), Some("events_in"), "{text}");
+    assert_eq!(received.labels.get("path"), None, "{text}");
+    assert!(
+        !text.contains("output_sent"),
+        "dropped series shown:\n{text}"
+    );
+    assert!(!text.contains("bento_"), "default names shown:\n{text}");
+    assert!(
+        text.contains("output_error{label=\"events_in\"} 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("output_latency_ns{label=\"events_in\",quantile=\"0.75\"}"),
+        "{text}"
+    );
+    c.kill();
+
+    let bad = r#"
+input:
+  stdin: {}
+output:
+  drop: {}
+metrics:
+  mapping: 'root = this.'
+  statsd:
+    address: localhost:8125
+  prometheus:
+    push_url: http://gateway:9091
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, bad).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_flexprice-collector"))
+        .arg("lint")
+        .arg(&path)
+        .output()
+        .expect("run lint");
+    let err =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("metrics.mapping") && err.contains("bad mapping"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`statsd` metrics exporter is not available here"),
+        "{err}"
+    );
+    assert!(err.contains("metrics.prometheus.push_url"), "{err}");
+}

@@ -193,25 +193,52 @@ impl Latency {
 
     /// Cumulative count/sum, quantiles over the recent window (for `/metrics` and progress).
     pub fn window(&self) -> Snapshot {
+        self.window_at(&QUANTILES, &BUCKETS_SECONDS)
+    }
+
+    /// [`Latency::window`] at the given quantiles and bucket bounds (seconds), which
+    /// `metrics.prometheus.summary_quantiles_objectives` and `histogram_buckets` may choose.
+    pub fn window_at(&self, quantiles: &[f64], buckets: &[f64]) -> Snapshot {
         let mut guard = self.merged.lock();
         let m = self.merge(&mut guard);
         let mut both = m.current.clone();
         let _ = both.add(&m.previous);
-        snapshot(m.total.len(), m.total_sum_ns, &both, &m.total)
+        snapshot(
+            m.total.len(),
+            m.total_sum_ns,
+            &both,
+            &m.total,
+            quantiles,
+            buckets,
+        )
     }
 
     /// Everything since start (the end-of-run summary).
     pub fn total(&self) -> Snapshot {
         let mut guard = self.merged.lock();
         let m = self.merge(&mut guard);
-        snapshot(m.total.len(), m.total_sum_ns, &m.total, &m.total)
+        snapshot(
+            m.total.len(),
+            m.total_sum_ns,
+            &m.total,
+            &m.total,
+            &QUANTILES,
+            &BUCKETS_SECONDS,
+        )
     }
 }
 
 /// Quantiles from `h`, buckets from `total` (buckets are cumulative since start).
-fn snapshot(count: u64, sum_ns: u128, h: &Histogram<u64>, total: &Histogram<u64>) -> Snapshot {
+fn snapshot(
+    count: u64,
+    sum_ns: u128,
+    h: &Histogram<u64>,
+    total: &Histogram<u64>,
+    quantiles: &[f64],
+    buckets: &[f64],
+) -> Snapshot {
     Snapshot {
-        buckets: BUCKETS_SECONDS
+        buckets: buckets
             .iter()
             .map(|le| (*le, total.count_between(0, (*le * 1e9) as u64)))
             .collect(),
@@ -220,7 +247,7 @@ fn snapshot(count: u64, sum_ns: u128, h: &Histogram<u64>, total: &Histogram<u64>
         quantiles: if h.is_empty() {
             Vec::new()
         } else {
-            QUANTILES
+            quantiles
                 .iter()
                 .map(|q| (*q, h.value_at_quantile(*q)))
                 .collect()
