@@ -24,8 +24,9 @@
 //! batch is the problem). Requests that were already in flight when an outage began and
 //! still got their 202 prove nothing about the API now, hence "sent after". While the API
 //! accepts nothing, the batch is held. A 429 never spends the budget: throttling says
-//! "slower", never "this batch is bad". A stop still ends the wait at `shutdown_timeout`,
-//! leaving the batch un-acked for redelivery.
+//! "slower", never "this batch is bad"; nor does a 2xx that is not a success (a 207 from a
+//! gateway says "stored some", not "refused these"). A stop still ends the wait at
+//! `shutdown_timeout`, leaving the batch un-acked for redelivery.
 //!
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -264,7 +265,8 @@ impl FlexpriceApi {
                 }
                 Class::Transient => {
                     m.output_error.inc();
-                    if a.status.is_some_and(|s| (200..300).contains(&s)) {
+                    let other_2xx = a.status.is_some_and(|s| (200..300).contains(&s));
+                    if other_2xx {
                         tracing::warn!(
                             status = a.status.unwrap_or(0),
                             response = truncate(&a.body, MAX_RESPONSE_LOG),
@@ -276,7 +278,8 @@ impl FlexpriceApi {
                     }
                     let api_up = self.last_accepted_sent.load(Ordering::Acquire) > last_failure;
                     last_failure = self.since_epoch(Instant::now());
-                    let charge = api_up && a.status != Some(429);
+                    // Neither throttling nor a 2xx says "this batch is bad".
+                    let charge = api_up && a.status != Some(429) && !other_2xx;
                     if charge {
                         charged += 1;
                     }

@@ -23,7 +23,8 @@ pub enum Class {
     /// The same request may well succeed later: 408, 429, 5xx, any 2xx that is not a
     /// success (a 207 that stored half: resent whole, duplicates are harmless with the same
     /// `event_id` and timestamp), or a status in `backoff_on`. Retried with backoff; the
-    /// retry budget applies while the API accepts other requests.
+    /// retry budget applies while the API accepts other requests (never to a 429 or a 2xx,
+    /// which do not say the batch is bad).
     Transient,
     /// The pipeline's fault, not the events': 401, 403, 404, 3xx, a 400 that is not the
     /// API's, any status no list names; TLS, DNS and connection failures. The batch is held
