@@ -117,6 +117,7 @@ fn main() -> ExitCode {
         reject_event_names: args.reject_event_name,
         slow_drain: args.slow_drain,
         partial_bulk: args.partial_bulk,
+        hang: false,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (None, None) => None,
