@@ -210,11 +210,20 @@ impl Loop {
         let payload = match msg.payload() {
             Some(p) if !p.is_empty() => p.to_vec(),
             other => {
+                // A tombstone (null value: a compacted topic deleting its key) carries no
+                // event. Bento hands it on as an empty message flagged
+                // `kafka_tombstone_message`, which a Flexprice mapping can only fail on and
+                // dead-letter; here it is skipped, counted, and acked on the spot, so the
+                // committed offset moves past it like past any delivered message.
+                let tombstone = other.is_none();
+                if tombstone {
+                    metrics::get().input_tombstones.inc();
+                }
                 tracing::debug!(
                     topic,
                     partition,
                     offset,
-                    tombstone = other.is_none(),
+                    tombstone,
                     "empty kafka message skipped"
                 );
                 ack.ack();

@@ -5,3 +5,4 @@ mod broker;
 mod crash;
 mod outage;
 mod rebalance;
+mod tombstones;
