@@ -8,8 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::lag;
@@ -26,6 +27,8 @@ pub(crate) struct Ctx {
     pub closing: AtomicBool,
     /// The input's side of `/ready`: connected once partitions are assigned.
     pub health: StageHealth,
+    /// The group speaks the consumer protocol (KIP-848): every rebalance is incremental.
+    pub incremental: bool,
 }
 
 impl ClientContext for Ctx {
@@ -57,18 +60,61 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(tpl) => self.revoke(consumer, tpl),
-            Rebalance::Assign(_) => {}
-            Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance error"),
-        }
-    }
-
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            self.assign(consumer, tpl);
-            self.health.connected();
+    /// librdkafka's rebalance callback, served inside `poll`. The assignment change is ours to
+    /// make, and how depends on the protocol: an eager rebalance (the classic protocol with
+    /// its default assignors) revokes everything and assigns the whole new set, with
+    /// `assign`; an incremental one (the consumer protocol, KIP-848, or a cooperative assignor
+    /// set through `librdkafka_options`) hands over only the partitions that move, with
+    /// `incremental_assign`/`incremental_unassign`, and librdkafka forbids `assign` there.
+    /// librdkafka reports the consumer protocol as cooperative only once the subscription is
+    /// in place, so the configured protocol decides too, not the report alone.
+    ///
+    /// Our part is the same in both: a revoke commits what is done for exactly the partitions
+    /// in the list and forgets them; an assign starts fresh trackers for exactly those in the
+    /// list (the partitions kept through an incremental rebalance keep theirs).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let incremental = self.incremental
+            || matches!(
+                consumer.rebalance_protocol(),
+                RebalanceProtocol::Cooperative
+            );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let r = if incremental {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                match r {
+                    Ok(()) => {
+                        self.assign(consumer, tpl, incremental);
+                        self.health.connected();
+                    }
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        partitions = tpl.count(),
+                        "could not take the assigned partitions; the group rebalances again"
+                    ),
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(consumer, tpl);
+                self.unassign(consumer, tpl, incremental);
+            }
+            other => {
+                // librdkafka documents only the two above; on anything else give up what we
+                // hold, as its own default handling does.
+                let code: RDKafkaErrorCode = other.into();
+                tracing::warn!(error = %code, "consumer group rebalance error; giving up the assignment");
+                let all = self.state.lock().all();
+                self.revoke(consumer, &all);
+                self.unassign(consumer, &all, incremental);
+            }
         }
     }
 
@@ -155,7 +201,18 @@ impl Ctx {
         st.iter_mut().for_each(|(_, p)| p.mark_stored_committed());
     }
 
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+    fn unassign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList, incremental: bool) {
+        let r = if incremental {
+            consumer.incremental_unassign(tpl)
+        } else {
+            consumer.unassign()
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, partitions = tpl.count(), "could not give up revoked partitions");
+        }
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList, incremental: bool) {
         let paused = {
             let mut st = self.state.lock();
             for e in tpl.elements() {
@@ -163,7 +220,7 @@ impl Ctx {
             }
             st.downstream_paused
         };
-        tracing::info!(partitions = tpl.count(), "partitions assigned");
+        tracing::info!(partitions = tpl.count(), incremental, "partitions assigned");
         // A fresh assignment starts un-paused unless the pipeline is stalled right now.
         let r = if paused {
             consumer.pause(tpl)

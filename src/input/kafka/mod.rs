@@ -17,7 +17,7 @@ pub mod lag;
 mod state;
 pub mod topics;
 
-pub use config::{KafkaConfig, KafkaGroup};
+pub use config::{GroupProtocol, KafkaConfig, KafkaGroup};
 pub use lag::{lag, PartitionLag};
 
 use std::sync::atomic::AtomicBool;
@@ -77,6 +77,7 @@ impl KafkaInput {
             oauth,
             closing: AtomicBool::new(false),
             health,
+            incremental: c.group_protocol().ok() == Some(config::GroupProtocol::Consumer),
         };
         let consumer = BaseConsumer::from_config_and_context(&cfg, ctx)
             .context("creating the kafka consumer")?;
