@@ -54,6 +54,10 @@ pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
     }
     // At-least-once: never let librdkafka store the offset of a message merely handed to us.
     cfg.set("enable.auto.offset.store", "false");
+    // Events of an aborted transaction were never meant to be billed: only committed ones
+    // reach the pipeline. librdkafka's default too, set here so the choice is visible (and
+    // `librdkafka_options` can still say `read_uncommitted`).
+    cfg.set("isolation.level", "read_committed");
     cfg.set(
         "auto.offset.reset",
         if c.start_from_oldest {
@@ -116,6 +120,7 @@ mod tests {
         assert_eq!(cfg.get("fetch.queue.backoff.ms"), Some("50"));
         assert_eq!(cfg.get("client.rack"), None);
         assert_eq!(cfg.get("sasl.mechanism"), None);
+        assert_eq!(cfg.get("isolation.level"), Some("read_committed"));
         assert_eq!(
             cfg.get("group.protocol"),
             None,

@@ -121,6 +121,7 @@ impl KafkaInput {
             checkpoint_limit: c.checkpoint_limit.max(1),
             metadata,
             stall_pause_after: Duration::from_millis((max_poll / 10).clamp(10, 1000)),
+            next_skip_check: std::cell::Cell::new(std::time::Instant::now()),
         })
     }
 }

@@ -6,3 +6,4 @@ mod crash;
 mod outage;
 mod rebalance;
 mod tombstones;
+mod transactions;
