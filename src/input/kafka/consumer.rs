@@ -28,6 +28,9 @@ const TICK: Duration = Duration::from_millis(20);
 /// How often caught-up partitions are checked for records never handed out (transaction
 /// markers): it asks librdkafka for the assignment's positions.
 const SKIP_CHECK: Duration = Duration::from_millis(250);
+/// The most of `shutdown_timeout` kept, at its end, for the final commit and for leaving the
+/// group (a quarter of it when that is less).
+const CLOSE_RESERVE: Duration = Duration::from_secs(2);
 
 pub(crate) struct Loop {
     pub consumer: BaseConsumer<Ctx>,
@@ -472,15 +475,30 @@ impl Loop {
     /// After the last message went out: keep polling (paused, so no fetches, but the group
     /// keeps us) until the pipeline drained or the deadline passed, storing watermarks as acks
     /// arrive, then commit synchronously. Closing the consumer (on drop) leaves the group.
+    ///
+    /// The wait for the drain ends a little before `shutdown_timeout` runs out (a quarter of
+    /// it, at most [`CLOSE_RESERVE`]): the runtime stops waiting at the deadline and the
+    /// process exits, and a consumer cut off in the middle of its close never leaves its
+    /// group, so the next member waits a whole session timeout for its partitions. The
+    /// reserve gives the final commit and the LeaveGroup their time; acks that would have
+    /// come in it are redelivered, as any un-acked message is.
     fn finish(self, ctl: &Control) {
         // Stop fetching: nothing polled from here on is taken.
         self.pause_all(true, false);
         let fallback = Instant::now() + Duration::from_secs(30);
+        let started = Instant::now();
+        let reserve = |deadline: Instant| {
+            (deadline.saturating_duration_since(started) / 4).min(CLOSE_RESERVE)
+        };
         loop {
             let deadline = ctl.deadline().unwrap_or(fallback);
-            if matches!(ctl.drained().try_recv(), Err(TryRecvError::Disconnected))
-                || Instant::now() >= deadline
-            {
+            if matches!(ctl.drained().try_recv(), Err(TryRecvError::Disconnected)) {
+                break;
+            }
+            if Instant::now() + reserve(deadline) >= deadline {
+                tracing::warn!(
+                    "shutdown_timeout nearly reached with events in flight: committing what is done and leaving the consumer group"
+                );
                 break;
             }
             // Paused: any message still returned is not tracked, so never committed.
@@ -513,6 +531,14 @@ impl Loop {
         for (t, p) in owned {
             super::lag::forget(&t, p);
         }
+        let closing = Instant::now();
+        let group = ctx.group;
         drop(self.consumer);
+        if group {
+            tracing::info!(
+                took_ms = closing.elapsed().as_millis() as u64,
+                "kafka consumer closed: left the consumer group"
+            );
+        }
     }
 }

@@ -5,5 +5,6 @@ mod broker;
 mod crash;
 mod outage;
 mod rebalance;
+mod shutdown;
 mod tombstones;
 mod transactions;
