@@ -3,6 +3,7 @@
 
 mod broker;
 mod crash;
+mod leader;
 mod outage;
 mod rebalance;
 mod shutdown;
