@@ -2,8 +2,10 @@
 //!
 //! With `BaseConsumer` every callback here runs inside `poll` on the input thread.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rdkafka::client::{ClientContext, OAuthToken};
@@ -29,6 +31,8 @@ pub(crate) struct Ctx {
     pub health: StageHealth,
     /// The group speaks the consumer protocol (KIP-848): every rebalance is incremental.
     pub incremental: bool,
+    /// When each rate-limited warning was last logged.
+    pub warned: Mutex<HashMap<Warning, Instant>>,
 }
 
 impl ClientContext for Ctx {
@@ -39,6 +43,27 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(Code::UnknownTopicOrPartition | Code::UnknownPartition | Code::UnknownTopic)
+        ) {
+            // A subscribed topic was deleted (or a partition is gone): librdkafka reports it
+            // every second per partition, and keeps the partitions assigned until its next
+            // full metadata refresh (`topic.metadata.refresh.interval.ms`, 5 min by default)
+            // makes the group rebalance without them. The other topics go on meanwhile.
+            if self.warn_due(Warning::TopicGone) {
+                tracing::warn!(
+                    target: "librdkafka",
+                    error = %error,
+                    "{reason}: a subscribed topic or partition no longer exists (deleted?); the other topics are consumed meanwhile, and the group drops it at librdkafka's next metadata refresh (topic.metadata.refresh.interval.ms); repeated at most every {}s",
+                    WARN_EVERY.as_secs()
+                );
+            } else {
+                tracing::debug!(target: "librdkafka", error = %error, "{reason}");
+            }
+            return;
+        }
         // Broker connection losses are retried by librdkafka; they are worth a warning, not a stop.
         tracing::warn!(target: "librdkafka", error = %error, "{reason}");
         if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown) {
@@ -133,6 +158,30 @@ impl ConsumerContext for Ctx {
             }
             // Nothing new was stored since the last commit.
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            // Some partitions' offsets were refused (a deleted topic's, every commit period
+            // until the group drops them); the others are committed.
+            Err(
+                e @ KafkaError::ConsumerCommit(
+                    RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                ),
+            ) => {
+                let refused: Vec<String> = offsets
+                    .elements()
+                    .iter()
+                    .filter(|p| p.error().is_err())
+                    .map(|p| format!("{}[{}]", p.topic(), p.partition()))
+                    .collect();
+                if self.warn_due(Warning::CommitRefused) {
+                    tracing::warn!(
+                        error = %e,
+                        partitions = %refused.join(","),
+                        "offset commit refused for partitions that no longer exist; the others are committed; repeated at most every {}s",
+                        WARN_EVERY.as_secs()
+                    )
+                } else {
+                    tracing::debug!(error = %e, partitions = %refused.join(","), "offset commit refused");
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "offset commit failed; retried on the next commit period")
             }
@@ -140,7 +189,30 @@ impl ConsumerContext for Ctx {
     }
 }
 
+/// How often a warning that repeats for as long as its cause lasts is logged.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// Warnings logged at most every [`WARN_EVERY`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Warning {
+    TopicGone,
+    CommitRefused,
+}
+
 impl Ctx {
+    /// True (and the clock restarted) when `w` was not logged in the last [`WARN_EVERY`].
+    fn warn_due(&self, w: Warning) -> bool {
+        let mut last = self.warned.lock();
+        let now = Instant::now();
+        match last.get(&w) {
+            Some(&at) if now.duration_since(at) < WARN_EVERY => false,
+            _ => {
+                last.insert(w, now);
+                true
+            }
+        }
+    }
+
     /// Store what is done for the revoked partitions, commit it, and forget them. Their
     /// un-acked messages go to the new owner from the committed offset; late acks land in the
     /// dropped trackers and change nothing. The log line says how many messages the next

@@ -78,6 +78,7 @@ impl KafkaInput {
             closing: AtomicBool::new(false),
             health,
             incremental: c.group_protocol().ok() == Some(config::GroupProtocol::Consumer),
+            warned: Mutex::new(std::collections::HashMap::new()),
         };
         let consumer = BaseConsumer::from_config_and_context(&cfg, ctx)
             .context("creating the kafka consumer")?;

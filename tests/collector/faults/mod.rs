@@ -8,4 +8,5 @@ mod outage;
 mod rebalance;
 mod shutdown;
 mod tombstones;
+mod topic_deleted;
 mod transactions;
