@@ -178,8 +178,16 @@ fn run(case: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// The host's zone is Bento's `Local`: how unix numbers and `now()` are read and what
+/// `tz: "Local"` means. The cases are written for UTC, so every test here pins it before
+/// anything reads it (the crate looks the zone up once per process).
+fn pin_host_zone_to_utc() {
+    std::env::set_var("TZ", "UTC");
+}
+
 #[test]
 fn bloblang_conformance() {
+    pin_host_zone_to_utc();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bloblang");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/bloblang exists")
@@ -222,6 +230,7 @@ fn bloblang_conformance() {
 /// checked instead.
 #[test]
 fn every_example_config_mapping_is_a_conformance_case() {
+    pin_host_zone_to_utc();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cases = Vec::new();
     for f in std::fs::read_dir(root.join("tests/bloblang")).expect("tests/bloblang") {
