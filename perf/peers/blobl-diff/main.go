@@ -2,7 +2,11 @@
 // case per stdin line, one result per stdout line, in order. A Rust test sends the same cases
 // to flexprice-collector's engine and prints every divergence.
 //
-// In:  {"id":…,"mapping":"…","input":"<message content>","meta":{"k":"v",…}}
+// In:  {"id":…,"mapping":"…","input":"<message content>","meta":{"k":"v",…},"mutation":false}
+//
+//	"mutation": true runs the mapping as the `mutation` processor does (root starts as
+//	the input, edited in place); absent or false, as the `mapping` processor.
+//
 // Out: {"id":…,"parse_error":"…"}            the mapping does not compile
 //
 //	{"id":…,"error":"…"}                  it fails at run time (also "panic: …")
@@ -43,6 +47,8 @@ type request struct {
 	Mapping *string                    `json:"mapping"`
 	Input   *string                    `json:"input"`
 	Meta    map[string]json.RawMessage `json:"meta"`
+	// Mutation: run as the `mutation` processor (BloblangMutate) instead of `mapping`.
+	Mutation bool `json:"mutation"`
 }
 
 type response struct {
@@ -176,7 +182,11 @@ func (w *worker) run(line []byte) (res response) {
 		msg.MetaSetMut(k, v)
 	}
 
-	out, err := msg.BloblangQuery(c.exec)
+	run := msg.BloblangQuery
+	if req.Mutation {
+		run = msg.BloblangMutate
+	}
+	out, err := run(c.exec)
 	if err != nil {
 		res.Error = str(err.Error())
 		return res
