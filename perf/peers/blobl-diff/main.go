@@ -160,7 +160,9 @@ func (w *worker) run(line []byte) (res response) {
 	for k, raw := range req.Meta {
 		var s string
 		if err := json.Unmarshal(raw, &s); err == nil {
-			msg.MetaSet(k, s)
+			// MetaSetMut, not MetaSet: MetaSet deletes a key set to "", while an input keeps
+			// it (a Kafka header with an empty value is still there).
+			msg.MetaSetMut(k, s)
 			continue
 		}
 		// A non-string value becomes typed metadata, as an input's MetaSetMut sets it
