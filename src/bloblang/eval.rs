@@ -878,7 +878,9 @@ pub fn run_stmts(
                             // An edit of the input: from here on root is its own copy.
                             st.root = RootState::Set(input.cloned().unwrap_or(Value::Null));
                         }
-                        assign_root(&mut st.root, path, v)
+                        assign_root(&mut st.root, path, v).map_err(|e| {
+                            ExecError(format!("failed assignment (line {line}): {e}"))
+                        })?
                     }
                     Target::Meta(None) => match v {
                         None => {
@@ -911,65 +913,152 @@ pub fn run_stmts(
     Ok(())
 }
 
-fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) {
+/// `root.<path> = v` (`None`: `deleted()`), by Bento's rules: missing or null fields on the
+/// way become objects, array elements are addressed by index (`-` appends), and a path
+/// through any other value (a string, a number, an array by a non-index) is an error, not an
+/// overwrite. Deleting what is not there does nothing.
+fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) -> Result<(), String> {
     if path.is_empty() {
         *root = match v {
             Some(v) => RootState::Set(v),
             None => RootState::Deleted,
         };
-        return;
+        return Ok(());
     }
-    if !matches!(root, RootState::Set(_)) {
-        if v.is_none() {
-            return;
+    let Some(v) = v else {
+        if let RootState::Set(doc) = root {
+            delete_path(doc, path);
         }
+        return Ok(());
+    };
+    if !matches!(root, RootState::Set(d) if !matches!(d, Value::Null)) {
         *root = RootState::Set(Value::Object(Map::new()));
     }
-    let RootState::Set(doc) = root else { return };
-    let mut cur = doc;
-    let (last, parents) = match path.split_last() {
-        Some(x) => x,
-        None => return,
+    let RootState::Set(doc) = root else {
+        return Ok(());
     };
-    for seg in parents {
-        if !matches!(cur, Value::Object(_)) {
-            if v.is_none() {
-                return;
-            }
-            *cur = Value::Object(Map::new());
-        }
-        let Value::Object(m) = cur else { return };
-        cur = m.entry(seg.clone()).or_insert(Value::Null);
-        if v.is_some() && !matches!(cur, Value::Object(_) | Value::Array(_)) {
-            *cur = Value::Object(Map::new());
-        }
+    set_path(doc, path, v)
+}
+
+fn set_path(doc: &mut Value, path: &[String], v: Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut cur = doc;
+    for (i, seg) in parents.iter().enumerate() {
+        cur = step_into(cur, path, i, seg)?;
     }
-    match (cur, v) {
-        // An existing field is overwritten in place (no key copy to insert and drop).
-        (Value::Object(m), Some(v)) => match m.get_mut(last) {
+    match cur {
+        // An existing field is overwritten in place (no key copy to insert).
+        Value::Object(m) => match m.get_mut(last) {
             Some(slot) => *slot = v,
             None => {
                 m.insert(last.clone(), v);
             }
         },
-        (Value::Object(m), None) => {
-            m.remove(last);
-        }
-        (Value::Array(a), Some(v)) => {
-            if let Some(i) = last.parse::<i64>().ok().and_then(|i| index_of(a.len(), i)) {
-                a[i] = v;
+        Value::Array(a) if last == "-" => a.push(v),
+        Value::Array(a) => {
+            let len = a.len();
+            match last.parse::<usize>().ok().filter(|&x| x < len) {
+                Some(i) => a[i] = v,
+                None => return Err(not_an_index(path, parents.len(), len)),
             }
         }
-        (Value::Array(a), None) => {
+        other => return Err(non_object(path, parents.len(), other.kind())),
+    }
+    Ok(())
+}
+
+/// One step of [`set_path`] down to the parent of the assigned field: `path[i]` of `cur`.
+fn step_into<'v>(
+    cur: &'v mut Value,
+    path: &[String],
+    i: usize,
+    seg: &str,
+) -> Result<&'v mut Value, String> {
+    match cur {
+        Value::Object(m) => {
+            if m.get(seg).is_none_or(|x| matches!(x, Value::Null)) {
+                m.insert(seg.to_string(), Value::Object(Map::new()));
+            }
+            m.get_mut(seg)
+                .ok_or_else(|| format!("field {seg} vanished"))
+        }
+        Value::Array(a) => {
+            if seg == "-" {
+                a.push(Value::Object(Map::new()));
+                return a.last_mut().ok_or_else(|| "empty array".to_string());
+            }
+            let len = a.len();
+            let Some(idx) = seg.parse::<usize>().ok().filter(|&x| x < len) else {
+                return Err(not_an_index(path, i, len));
+            };
+            if matches!(a[idx], Value::Null) {
+                return Err(format!(
+                    "unable to set target path {}: {} is null",
+                    path.join("."),
+                    path[..=i].join(".")
+                ));
+            }
+            Ok(&mut a[idx])
+        }
+        other => Err(non_object(path, i, other.kind())),
+    }
+}
+
+fn non_object(path: &[String], at: usize, kind: &str) -> String {
+    format!(
+        "unable to set target path {} as the value of {} was a non-object type ({kind})",
+        path.join("."),
+        described(&path[..at]),
+    )
+}
+
+fn not_an_index(path: &[String], at: usize, len: usize) -> String {
+    format!(
+        "unable to set target path {}: {} is an array of {len} and `{}` is not an index of it",
+        path.join("."),
+        described(&path[..at]),
+        path[at]
+    )
+}
+
+/// A path prefix as the errors of [`set_path`] name it.
+fn described(prefix: &[String]) -> String {
+    if prefix.is_empty() {
+        "the root".into()
+    } else {
+        prefix.join(".")
+    }
+}
+
+/// `root.<path> = deleted()`: remove the field (or array element) if it is there.
+fn delete_path(doc: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = doc;
+    for seg in parents {
+        let next = match cur {
+            Value::Object(m) => m.get_mut(seg),
+            Value::Array(a) => seg.parse::<i64>().ok().and_then(|i| {
+                let i = index_of(a.len(), i)?;
+                a.get_mut(i)
+            }),
+            _ => None,
+        };
+        let Some(next) = next else { return };
+        cur = next;
+    }
+    match cur {
+        Value::Object(m) => {
+            m.remove(last);
+        }
+        Value::Array(a) => {
             if let Some(i) = last.parse::<i64>().ok().and_then(|i| index_of(a.len(), i)) {
                 a.remove(i);
             }
         }
-        (cur, Some(v)) => {
-            let mut m = Map::new();
-            m.insert(last.clone(), v);
-            *cur = Value::Object(m);
-        }
-        (_, None) => {}
+        _ => {}
     }
 }
