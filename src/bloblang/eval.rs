@@ -915,8 +915,8 @@ pub fn run_stmts(
 
 /// `root.<path> = v` (`None`: `deleted()`), by Bento's rules: missing or null fields on the
 /// way become objects, array elements are addressed by index (`-` appends), and a path
-/// through any other value (a string, a number, an array by a non-index) is an error, not an
-/// overwrite. Deleting what is not there does nothing.
+/// through any other value (a string, a number, an array by a non-index, a deleted root) is
+/// an error, not an overwrite. Deleting what is not there does nothing.
 fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) -> Result<(), String> {
     if path.is_empty() {
         *root = match v {
@@ -931,8 +931,15 @@ fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) -> Resul
         }
         return Ok(());
     };
-    if !matches!(root, RootState::Set(d) if !matches!(d, Value::Null)) {
-        *root = RootState::Set(Value::Object(Map::new()));
+    match root {
+        RootState::Deleted => {
+            return Err(format!(
+                "unable to set target path {} as the root was deleted (`root = deleted()` earlier)",
+                path.join(".")
+            ))
+        }
+        RootState::Set(d) if !matches!(d, Value::Null) => {}
+        _ => *root = RootState::Set(Value::Object(Map::new())),
     }
     let RootState::Set(doc) = root else {
         return Ok(());
