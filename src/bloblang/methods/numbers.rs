@@ -57,10 +57,17 @@ pub fn float64<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
 pub fn int64<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     match &*v {
         Value::Int(_) => Ok(v),
-        Value::Float(f) | Value::RawNumber(f, _) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
-            ok(Value::Int(*f as i64))
-        }
-        Value::Float(f) | Value::RawNumber(f, _) => Err(Fail::msg(format!(
+        // Bento converts an input number (a `json.Number`) by its text, as an integer
+        // literal: `7.0`, `1e3` and integers beyond 64 bits are errors, not 7 and 1000.
+        Value::RawNumber(_, text) => match text.parse::<i64>() {
+            Ok(i) => ok(Value::Int(i)),
+            Err(e) => Err(Fail::msg(format!(
+                "number {text} (as written in the input) is not a 64-bit integer literal ({e}); \
+                 use .number().round() first to convert it anyway"
+            ))),
+        },
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => ok(Value::Int(*f as i64)),
+        Value::Float(f) => Err(Fail::msg(format!(
             "value {f} cannot be represented as an integer"
         ))),
         Value::Str(t) => match t.trim().parse::<i64>() {
