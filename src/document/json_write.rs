@@ -14,7 +14,19 @@ impl Value {
             Value::Float(f) => write_float(*f, out),
             Value::RawNumber(_, text) => out.extend_from_slice(text.as_bytes()),
             Value::Str(s) => write_json_str(s, out),
-            Value::Bytes(b) => write_json_str(&String::from_utf8_lossy(b), out),
+            // Go's encoding/json writes a byte array as a base64 string, so Bento does (its
+            // docs for `content()`, `decode()`, `hash()`: "otherwise it will be base64
+            // encoded by default").
+            Value::Bytes(b) => {
+                use base64::Engine;
+                out.push(b'"');
+                out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(b)
+                        .as_bytes(),
+                );
+                out.push(b'"');
+            }
             Value::Array(a) => {
                 out.push(b'[');
                 for (i, v) in a.iter().enumerate() {

@@ -60,7 +60,9 @@ pub fn format_json<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
             .replace('>', "\\u003e")
             .replace('&', "\\u0026");
     }
-    ok(Value::Str(s))
+    // A byte array, as in Bento: `.string()` makes it text; left as it is inside a document
+    // it is written as base64.
+    ok(Value::Bytes(s.into_bytes()))
 }
 
 pub fn encode<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
