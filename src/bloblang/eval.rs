@@ -307,9 +307,12 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             for (pat, body) in arms {
                 let hit = match pat {
                     Pat::Any => true,
+                    // A literal pattern (folded: `2 > 1` is the literal `true`) is compared
+                    // with the subject, or without one with `this`, as Bento does: in
+                    // `match { true => … }` the case is `this == true`, not a condition.
                     Pat::Value(v) => match &subj_val {
                         Some(s) => equal(s, v),
-                        None => matches!(v, Value::Bool(true)),
+                        None => equal(&cx.this.path(&[]), v),
                     },
                     Pat::Cond(c) => truthy(c, cx2)?,
                 };
