@@ -221,6 +221,10 @@ pub fn meta_value<'a>(cx: &Cx<'a, '_>, key: Option<&str>, output: bool) -> Val<'
 fn meta<'a>(cx: &Cx<'a, '_>, args: &'a [Option<Expr>]) -> R<'a> {
     let key = arg_str(cx, args, 0, "key")?;
     let v = meta_value(cx, key.as_deref(), false);
+    // Bento's `meta("k")` gives null for a key set to "" (it cannot tell the two apart).
+    if key.is_some() && matches!(&*v, Value::Str(s) if s.is_empty()) {
+        return Ok(Cow::Owned(Value::Null));
+    }
     Ok(match v {
         Cow::Borrowed(Value::Str(_)) | Cow::Borrowed(Value::Null) => v,
         Cow::Owned(Value::Object(m)) => Cow::Owned(Value::Object(
