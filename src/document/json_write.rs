@@ -99,9 +99,11 @@ impl Value {
     }
 }
 
-/// Shortest round-trip digits, exponent form only below 1e-7 or from 1e21 up. Bento prints
-/// numbers read from the input as written; this engine keeps the parsed value, so the plain
-/// decimal form (what input numbers are nearly always written as) is the closer match.
+/// How Bento prints a float as text (`.string()`, interpolation, metadata): Go's
+/// `strconv.FormatFloat(f, 'g', -1, 64)`, shortest round-trip digits, in exponent form when
+/// the decimal exponent is below -4 or from 6 up (`1.5e+06`, `1e-05`, `4.5e+06`). Numbers read
+/// from the input keep their text ([`Value::RawNumber`](crate::document::Value)); this is for
+/// computed ones (arithmetic, `.number()`, `parse_json`).
 pub fn format_float_g(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -120,16 +122,19 @@ pub fn format_float_g(f: f64) -> String {
             "0".into()
         };
     }
-    // The common case, without formatting twice: `1e-7 <= |f| < 1e21` is exactly the range
-    // where the shortest form's decimal exponent is in -7..21.
-    let a = f.abs();
-    if (1e-7..1e21).contains(&a) {
+    // The exponent of the shortest digits is in -4..6 exactly when the value is in
+    // [1e-4, 1e6) (both bounds are their own shortest forms, and rounding keeps the order).
+    if (1e-4..1e6).contains(&f.abs()) {
         return match shortest(f, &mut ryu::Buffer::new()) {
             Some(s) => s.to_owned(),
             None => f.to_string(),
         };
     }
-    format_float_by_exponent(f)
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mant}e{sign}{:02}", exp.abs())
 }
 
 /// `f` as Rust's `Display` prints it (shortest round-trip digits, never an exponent), via
@@ -154,19 +159,6 @@ pub(super) fn write_shortest(f: f64, out: &mut Vec<u8>) {
     match shortest(f, &mut ryu::Buffer::new()) {
         Some(s) => out.extend_from_slice(s.as_bytes()),
         None => out.extend_from_slice(f.to_string().as_bytes()),
-    }
-}
-
-/// The general path of [`format_float_g`]: format with an exponent, then choose the form by it.
-fn format_float_by_exponent(f: f64) -> String {
-    let e = format!("{f:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-7..21).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", exp.abs())
-    } else {
-        f.to_string()
     }
 }
 
@@ -342,14 +334,48 @@ mod write_tests {
     }
 
     #[test]
+    fn float_text_is_gos_shortest_g_format() {
+        // strconv.FormatFloat(f, 'g', -1, 64), from Go 1.26.
+        for (f, go) in [
+            (1234567.5, "1.2345675e+06"),
+            (1e6, "1e+06"),
+            (999999.5, "999999.5"),
+            (100000.0, "100000"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (0.000123, "0.000123"),
+            (4.5e6, "4.5e+06"),
+            (1e21, "1e+21"),
+            (1e-7, "1e-07"),
+            (1.5e300, "1.5e+300"),
+            (123456789012.0, "1.23456789012e+11"),
+            (0.1, "0.1"),
+            (-2.5e-5, "-2.5e-05"),
+            (5e-324, "5e-324"),
+        ] {
+            assert_eq!(format_float_g(f), go, "{f:e}");
+        }
+    }
+
+    #[test]
     fn float_text_is_the_same_on_both_sides_of_the_fast_path() {
         // The general path (format with an exponent, switch on it) is the reference.
-        let slow = format_float_by_exponent;
-        let mut cases = vec![1e-7, 1e21, 1e20, 0.1, 1.5, 1234.56, 1e-8, 123e-9];
-        cases.push(f64::from_bits(1e-7f64.to_bits() - 1));
-        cases.push(f64::from_bits(1e-7f64.to_bits() + 1));
-        cases.push(f64::from_bits(1e21f64.to_bits() - 1));
-        cases.push(f64::from_bits(1e21f64.to_bits() + 1));
+        let slow = |f: f64| {
+            let e = format!("{f:e}");
+            let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+            let exp: i32 = exp.parse().unwrap_or(0);
+            if (-4..6).contains(&exp) {
+                f.to_string()
+            } else {
+                let sign = if exp < 0 { '-' } else { '+' };
+                format!("{mant}e{sign}{:02}", exp.abs())
+            }
+        };
+        let mut cases = vec![1e-4, 1e6, 1e5, 0.1, 1.5, 1234.56, 1e-5, 123e-9];
+        for edge in [1e-4f64, 1e6] {
+            cases.push(f64::from_bits(edge.to_bits() - 1));
+            cases.push(f64::from_bits(edge.to_bits() + 1));
+        }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
             x ^= x << 13;
@@ -359,6 +385,7 @@ mod write_tests {
             if f.is_finite() && f != 0.0 {
                 cases.push(f);
             }
+            cases.push((x % 100_000_000) as f64 / 100.0);
         }
         for f in cases {
             for v in [f, -f] {

@@ -13,12 +13,9 @@ fn ok(v: Value) -> R<'static> {
     Ok(Cow::Owned(v))
 }
 
-/// A number from a string, the way Go's `strconv.ParseFloat` reads it (integers stay exact).
+/// A number from a string, the way Go's `strconv.ParseFloat` reads it (a float64, as Bento's
+/// `.number()` gives; no surrounding space allowed).
 fn parse_number(t: &str) -> Option<Value> {
-    let t = t.trim();
-    if let Ok(i) = t.parse::<i64>() {
-        return Some(Value::Int(i));
-    }
     t.parse::<f64>().ok().map(Value::Float)
 }
 
@@ -35,7 +32,9 @@ fn with_default<'a>(cx: &Cx<'a, '_>, args: Args<'a>, r: Result<Value, Fail>) -> 
 
 pub fn number<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let r = match &*v {
-        Value::Int(_) | Value::Float(_) => return Ok(v),
+        // Always a float64 in Bento (`IToNumber`), so `.string()` of it prints as Go's %g.
+        Value::Int(i) => return ok(Value::Float(*i as f64)),
+        Value::Float(_) => return Ok(v),
         // Bento's `.number()` of a `json.Number` is its float64.
         Value::RawNumber(f, _) => return ok(Value::Float(*f)),
         Value::Str(t) => parse_number(t)
