@@ -91,6 +91,12 @@ impl Value {
         }
     }
 
+    /// Compact JSON as Go's `json.Marshal` writes it, which is what Bento's `.string()` of
+    /// an object or array gives: `<`, `>`, `&`, U+2028 and U+2029 escaped (`\u003c`, …).
+    pub fn to_json_string_escaped(&self) -> String {
+        escape_html(&self.to_json_string(), true)
+    }
+
     pub fn to_json_string(&self) -> String {
         let mut out = Vec::new();
         self.write_json(&mut out);
@@ -183,6 +189,28 @@ pub(super) fn write_float(f: f64, out: &mut Vec<u8>) {
     } else {
         write_shortest(f, out);
     }
+}
+
+/// Escape U+2028 and U+2029 in JSON text, and with `html` also `<`, `>` and `&`, as Go's
+/// encoding/json does (they can only occur inside strings there, so it stays the same JSON).
+pub fn escape_html(json: &str, html: bool) -> String {
+    let special =
+        |c: char| matches!(c, '\u{2028}' | '\u{2029}') || (html && matches!(c, '<' | '>' | '&'));
+    if !json.contains(special) {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' if html => out.push_str("\\u003c"),
+            '>' if html => out.push_str("\\u003e"),
+            '&' if html => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// JSON string escaping (RFC 8259), with `<`, `>` and `&` left as they are.

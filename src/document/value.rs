@@ -78,7 +78,8 @@ impl Value {
     }
 
     /// How `.string()` and string interpolation print a value (Bento's `IToString`): strings as
-    /// they are, numbers in their shortest form, everything else as compact JSON.
+    /// they are, numbers as Go prints them, everything else as compact JSON the way Go's
+    /// `json.Marshal` writes it (HTML characters escaped).
     pub fn to_text(&self) -> String {
         match self {
             Value::Str(s) => s.clone(),
@@ -90,7 +91,7 @@ impl Value {
             Value::RawNumber(_, text) => text.to_string(),
             Value::Bool(b) => if *b { "true" } else { "false" }.to_owned(),
             Value::Null => "null".to_owned(),
-            other => other.to_json_string(),
+            other => other.to_json_string_escaped(),
         }
     }
 }

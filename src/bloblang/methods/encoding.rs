@@ -53,13 +53,7 @@ pub fn format_json<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     } else {
         v.write_json_pretty(&indent, 0, &mut out);
     }
-    let mut s = String::from_utf8_lossy(&out).into_owned();
-    if escape_html {
-        s = s
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026");
-    }
+    let s = crate::document::escape_html(&String::from_utf8_lossy(&out), escape_html);
     // A byte array, as in Bento: `.string()` makes it text; left as it is inside a document
     // it is written as base64.
     ok(Value::Bytes(s.into_bytes()))
