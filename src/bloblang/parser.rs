@@ -249,20 +249,11 @@ impl<'s> Parser<'s> {
                 let slot = *self.vars.entry(name).or_insert(n);
                 Ok(Some(Stmt::Let { slot, expr, line }))
             }
-            Tok::Ident(k) if k == "meta" && !matches!(self.peek_at(1), Tok::LParen) => {
+            // `meta.foo = …` is not metadata: as in Bento it is the path `root.meta.foo`.
+            Tok::Ident(k) if k == "meta" && !matches!(self.peek_at(1), Tok::LParen | Tok::Dot) => {
                 self.bump();
                 let name = match self.peek().clone() {
                     Tok::Assign => None,
-                    Tok::Dot => {
-                        self.bump();
-                        match self.bump() {
-                            Tok::Ident(n) | Tok::Str(n) => Some(n),
-                            _ => {
-                                self.pos -= 1;
-                                return self.err("a metadata key after `meta.`");
-                            }
-                        }
-                    }
                     Tok::Ident(n) | Tok::Str(n) => {
                         self.bump();
                         Some(n)
