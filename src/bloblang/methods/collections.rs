@@ -517,6 +517,44 @@ pub fn merge<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     ok(merge_into(v.into_owned(), with))
 }
 
+/// `assign`: like `merge`, but on a collision of two non-objects the source wins (Bento's
+/// `assign`); an array target gets the source appended.
+pub fn assign<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let with = arg(cx, args, 0)?
+        .map(Cow::into_owned)
+        .unwrap_or(Value::Null);
+    match (v.into_owned(), with) {
+        (Value::Array(mut d), Value::Array(s)) => {
+            d.extend(s);
+            ok(Value::Array(d))
+        }
+        (Value::Array(mut d), s) => {
+            d.push(s);
+            ok(Value::Array(d))
+        }
+        (d @ Value::Object(_), s @ Value::Object(_)) => ok(assign_into(d, s)),
+        // Bento merges nothing from a source that is not an object.
+        (d @ Value::Object(_), _) => ok(d),
+        (other, _) => Err(expected("object or array", &other)),
+    }
+}
+
+fn assign_into(dst: Value, src: Value) -> Value {
+    match (dst, src) {
+        (Value::Object(mut d), Value::Object(s)) => {
+            for (k, v) in s {
+                let assigned = match d.remove(&k) {
+                    Some(existing) => assign_into(existing, v),
+                    None => v,
+                };
+                d.insert(k, assigned);
+            }
+            Value::Object(d)
+        }
+        (_, s) => s,
+    }
+}
+
 fn remove_path(v: &mut Value, path: &[&str]) {
     let Some((first, rest)) = path.split_first() else {
         return;

@@ -109,7 +109,7 @@ methods! {
     "from_all" [] 0 => collections::identity,
     "collapse" ["include_empty"] 0 => collections::collapse,
     "explode" ["path"] 1 => collections::explode,
-    "assign" ["with"] 1 => collections::merge,
+    "assign" ["with"] 1 => collections::assign,
     // Encoding
     "parse_json" ["use_number"] 0 => encoding::parse_json,
     "format_json" ["indent", "no_indent", "escape_html"] 0 => encoding::format_json,
