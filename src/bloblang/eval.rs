@@ -255,10 +255,16 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             args,
             name,
             ..
-        } => {
-            let v = value(recv, cx)?;
-            apply_method(recv, name, *f, args, v, cx)
-        }
+        } => match value(recv, cx) {
+            Ok(v) => apply_method(recv, name, *f, args, v, cx),
+            // Bento's `number(default)` and `bool(default)` give the default when the value
+            // they convert fails too, not only when the conversion does.
+            Err(Fail::Error(e)) => match args.first() {
+                Some(Some(d)) if matches!(*name, "number" | "bool") => value(d, cx),
+                _ => Err(Fail::Error(e)),
+            },
+            Err(e) => Err(e),
+        },
         Expr::Bin(op, l, r) => binary(*op, l, r, cx),
         Expr::Not(inner) => match &*value(inner, cx)? {
             Value::Bool(b) => Ok(Cow::Owned(Value::Bool(!b))),
