@@ -285,7 +285,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
         },
         Expr::If(branches, otherwise) => {
             for (cond, body) in branches {
-                if truthy(cond, cx)? {
+                if if_condition(cond, cx)? {
                     return eval(body, cx);
                 }
             }
@@ -320,7 +320,8 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
                         Some(s) => equal(s, v),
                         None => equal(&cx.this.path(&[]), v),
                     },
-                    Pat::Cond(c) => truthy(c, cx2)?,
+                    // A case that is not a bool (null, a number) is no match, as in Bento.
+                    Pat::Cond(c) => matches!(&*value(c, cx2)?, Value::Bool(true)),
                 };
                 if hit {
                     return eval(body, cx2).map(|v| Cow::Owned(v.into_owned()));
@@ -441,19 +442,58 @@ where
 fn truthy<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
     // `&&` and `||` straight on booleans (the same short-circuit and errors as `binary`),
     // without a `Value::Bool` built and matched at every level of a condition.
-    match e {
-        Expr::Bin(BinOp::And, l, r) => return Ok(truthy(l, cx)? && truthy(r, cx)?),
-        Expr::Bin(BinOp::Or, l, r) => return Ok(truthy(l, cx)? || truthy(r, cx)?),
-        _ => {}
+    if let Some(b) = and_or(e, cx)? {
+        return Ok(b);
     }
     match &*value(e, cx)? {
         Value::Bool(b) => Ok(*b),
-        other => Err(Fail::msg(format!(
-            "{}: expected bool value, got {}",
-            describe(e),
-            kind_with_value(other)
-        ))),
+        other => Err(not_bool(e, other)),
     }
+}
+
+/// An `if` expression's condition: as [`truthy`], but `null` is false (Bento allows it there,
+/// not in an `if` statement).
+fn if_condition<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
+    if let Some(b) = and_or(e, cx)? {
+        return Ok(b);
+    }
+    match &*value(e, cx)? {
+        Value::Bool(b) => Ok(*b),
+        Value::Null => Ok(false),
+        other => Err(not_bool(e, other)),
+    }
+}
+
+/// `l && r`, `l || r` (short-circuit), or `None` for any other expression.
+fn and_or<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<Option<bool>, Fail> {
+    Ok(match e {
+        Expr::Bin(BinOp::And, l, r) => Some(bool_operand(l, cx)? && bool_operand(r, cx)?),
+        Expr::Bin(BinOp::Or, l, r) => Some(bool_operand(l, cx)? || bool_operand(r, cx)?),
+        _ => None,
+    })
+}
+
+/// An operand of `&&` or `||`, read as Bento's `IGetBool` does: a bool, or a number (true
+/// unless zero; an input number unless written `0`).
+fn bool_operand<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
+    if let Some(b) = and_or(e, cx)? {
+        return Ok(b);
+    }
+    match &*value(e, cx)? {
+        Value::Bool(b) => Ok(*b),
+        Value::Int(i) => Ok(*i != 0),
+        Value::Float(f) => Ok(*f != 0.0),
+        Value::RawNumber(_, text) => Ok(&**text != "0"),
+        other => Err(not_bool(e, other)),
+    }
+}
+
+fn not_bool(e: &Expr, got: &Value) -> Fail {
+    Fail::msg(format!(
+        "{}: expected bool value, got {}",
+        describe(e),
+        kind_with_value(got)
+    ))
 }
 
 /// `number (5)`, `string ("abc")`: how Bento names a value in type errors.
@@ -559,16 +599,16 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
     let boolean = |b: bool| Ok(Cow::Owned(Value::Bool(b)));
     match op {
         BinOp::And => {
-            if !truthy(l, cx)? {
+            if !bool_operand(l, cx)? {
                 return boolean(false);
             }
-            return boolean(truthy(r, cx)?);
+            return boolean(bool_operand(r, cx)?);
         }
         BinOp::Or => {
-            if truthy(l, cx)? {
+            if bool_operand(l, cx)? {
                 return boolean(true);
             }
-            return boolean(truthy(r, cx)?);
+            return boolean(bool_operand(r, cx)?);
         }
         BinOp::Coalesce => {
             return match eval(l, cx) {
