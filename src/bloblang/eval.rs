@@ -548,8 +548,23 @@ fn index_value<'a>(v: Val<'a>, i: &Value) -> R<'a> {
 }
 
 /// Bento equality: numbers compare by value across int and float, other types must match.
+/// The bytes of a string or byte array.
+fn text_bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::Str(s) => Some(s.as_bytes()),
+        Value::Bytes(b) => Some(b),
+        _ => None,
+    }
+}
+
+/// `a == b` as Bento's `ICompare(a, b)`: numbers by value, text with bytes, arrays and objects
+/// deeply, and a bool on the left against a number as its truth (`true == 5`, but not
+/// `5 == true`: Bento's comparison is not symmetric there).
 pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
+        (Value::Bool(x), Value::Int(y)) => *x == (*y != 0),
+        (Value::Bool(x), Value::Float(y)) => *x == (*y != 0.0),
+        (Value::Bool(x), Value::RawNumber(_, t)) => *x == (&**t != "0"),
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
         (Value::Float(x), Value::Float(y)) => x == y,
@@ -638,6 +653,10 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             let ord = match (&*lv, &*rv) {
                 (Value::Int(a), Value::Int(b)) => a.partial_cmp(b),
                 (Value::Str(a), Value::Str(b)) => a.partial_cmp(b),
+                // Bytes compare as text with text, as in Bento.
+                (a, b) if text_bytes(a).is_some() && text_bytes(b).is_some() => {
+                    text_bytes(a).partial_cmp(&text_bytes(b))
+                }
                 (a, b) => match (num(a), num(b)) {
                     (Some(x), Some(y)) => x.partial_cmp(&y),
                     _ => return Err(type_err()),
@@ -659,6 +678,12 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
                 s.push_str(a);
                 s.push_str(b);
                 Value::Str(s)
+            }
+            // Text and bytes concatenate to text, as in Bento.
+            (a @ (Value::Str(_) | Value::Bytes(_)), b @ (Value::Str(_) | Value::Bytes(_))) => {
+                let mut out = text_bytes(a).unwrap_or_default().to_vec();
+                out.extend_from_slice(text_bytes(b).unwrap_or_default());
+                Value::Str(String::from_utf8_lossy(&out).into_owned())
             }
             (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
                 Some(x) => Value::Int(x),

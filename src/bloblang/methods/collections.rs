@@ -352,8 +352,16 @@ pub fn contains<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let found = match (&*v, &needle) {
         (Value::Str(s), Value::Str(n)) => s.contains(n.as_str()),
         (Value::Str(s), other) => s.contains(other.to_text().as_str()),
-        (Value::Array(a), n) => a.iter().any(|x| equal(x, n)),
-        (Value::Object(m), n) => m.values().any(|x| equal(x, n)),
+        (Value::Bytes(b), other) => {
+            let n = match other {
+                Value::Bytes(n) => n.clone(),
+                other => other.to_text().into_bytes(),
+            };
+            n.is_empty() || b.windows(n.len()).any(|w| w == n.as_slice())
+        }
+        // The needle on the left, as Bento compares (`[0].contains(false)` is true).
+        (Value::Array(a), n) => a.iter().any(|x| equal(n, x)),
+        (Value::Object(m), n) => m.values().any(|x| equal(n, x)),
         (other, _) => return Err(expected("string, array or object", other)),
     };
     ok(Value::Bool(found))
