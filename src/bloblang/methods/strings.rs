@@ -133,6 +133,8 @@ pub fn split<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
 
 pub fn quote<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     map_str(v, |t| {
+        // Go's strconv.Quote: its short escapes, `\xNN` for ASCII controls and DEL, `\uNNNN`
+        // for other characters Go does not print (controls, separators, format characters).
         let mut out = String::from("\"");
         for ch in t.chars() {
             match ch {
@@ -141,13 +143,28 @@ pub fn quote<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
                 '\n' => out.push_str("\\n"),
                 '\t' => out.push_str("\\t"),
                 '\r' => out.push_str("\\r"),
-                c if (c as u32) < 0x20 => out.push_str(&format!("\\x{:02x}", c as u32)),
+                '\u{7}' => out.push_str("\\a"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{b}' => out.push_str("\\v"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if !go_prints(c) => out.push_str(&format!("\\u{:04x}", c as u32)),
                 c => out.push(c),
             }
         }
         out.push('"');
         out
     })
+}
+
+/// Whether Go's `unicode.IsPrint` holds, for the characters quote() meets in practice:
+/// not a control, a separator other than the ASCII space, or a common format character.
+fn go_prints(c: char) -> bool {
+    !(c.is_control()
+        || matches!(c, '\u{a0}' | '\u{ad}' | '\u{1680}' | '\u{2000}'..='\u{200f}'
+            | '\u{2028}'..='\u{202f}' | '\u{205f}'..='\u{2064}' | '\u{3000}' | '\u{feff}'))
 }
 
 pub fn unquote<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
