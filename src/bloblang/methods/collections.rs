@@ -704,6 +704,9 @@ fn collapse_into(prefix: &str, v: Value, include_empty: bool, out: &mut Map) {
 
 pub fn collapse<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let include_empty = matches!(arg(cx, args, 0)?.as_deref(), Some(Value::Bool(true)));
+    if !matches!(&*v, Value::Object(_) | Value::Array(_)) {
+        return Err(expected("object or array", &v));
+    }
     let mut out = Map::new();
     collapse_into("", v.into_owned(), include_empty, &mut out);
     ok(Value::Object(out))
