@@ -172,7 +172,10 @@ pub(super) fn write_float(f: f64, out: &mut Vec<u8>) {
     if !f.is_finite() {
         out.extend_from_slice(b"null");
     } else if f.fract() == 0.0 && f.abs() < 1e15 {
-        // Bento prints 4.0 as 4.
+        // Bento prints 4.0 as 4, and -0.0 as -0 (Go keeps the sign).
+        if f == 0.0 && f.is_sign_negative() {
+            out.push(b'-');
+        }
         out.extend_from_slice((f as i64).to_string().as_bytes());
     } else if f.abs() >= 1e18 || f.abs() < 1e-6 {
         // Exponent form, as Go's encoding/json writes it (`2.5e+115`, `1e-7`). Written out
