@@ -80,6 +80,12 @@ pub fn int64<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
 }
 
 pub fn uint64<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    // A whole float from 2^63 to 2^64 is an unsigned integer Bento prints in full.
+    if let Value::Float(f) = &*v {
+        if f.fract() == 0.0 && (9.223372036854775808e18..1.8446744073709552e19).contains(f) {
+            return ok(Value::RawNumber(*f, (*f as u64).to_string().into()));
+        }
+    }
     let r = int64(cx, v, args)?;
     match &*r {
         Value::Int(i) if *i < 0 => Err(Fail::msg(format!(
