@@ -390,8 +390,12 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             Ok(v) if !matches!(*v, Value::Null) => Ok(v),
             _ => eval(alt, cx),
         },
+        // In the fallback `this` is the error's message, as in Bento (`.catch(this)` gives it).
         Expr::Catch(recv, alt) => match eval(recv, cx) {
-            Err(Fail::Error(_)) => eval(alt, cx),
+            Err(Fail::Error(e)) => {
+                let why = Value::Str(e);
+                call(cx, alt, Subj::V(&why)).map(|v| Cow::Owned(v.into_owned()))
+            }
             other => other,
         },
         Expr::Regex(_, pattern) => Ok(Cow::Borrowed(pattern)),
