@@ -446,21 +446,9 @@ impl<'s> Parser<'s> {
                 Ok(Expr::Not(Box::new(self.unary()?)))
             }
             Tok::Minus => {
-                let minus_at = self.at();
                 self.bump();
-                // `-5.9.ceil()` is the literal -5.9 with a method, as in Bento.
-                let next = self.toks[self.cur()].clone();
-                if next.at == minus_at + 1 {
-                    let lit = match next.tok {
-                        Tok::Int(i) => Some(Value::Int(-i)),
-                        Tok::Float(f) => Some(Value::Float(-f)),
-                        _ => None,
-                    };
-                    if let Some(v) = lit {
-                        self.bump();
-                        return self.postfix_tail(Expr::Lit(v));
-                    }
-                }
+                // The minus applies to the whole chain, as in Bento: `-5.9.ceil()` is
+                // `-(5.9.ceil())`, -6.
                 let inner = self.unary()?;
                 Ok(match inner {
                     Expr::Lit(Value::Int(i)) => Expr::Lit(Value::Int(-i)),
