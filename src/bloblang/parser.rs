@@ -408,6 +408,7 @@ impl<'s> Parser<'s> {
 
     /// `a + b + c …` folds into a left-leaning tree one level deeper per operator.
     fn binary_links(&mut self, level: u8) -> Result<Expr, ParseError> {
+        let start = self.at();
         let mut lhs = self.binary(level + 1)?;
         loop {
             let op = match (level, self.peek()) {
@@ -431,7 +432,7 @@ impl<'s> Parser<'s> {
             self.bump();
             self.skip_newlines();
             let rhs = self.binary(level + 1)?;
-            lhs = fold(op, lhs, rhs);
+            lhs = fold(op, lhs, rhs).map_err(|e| ParseError::at(self.src, start, e))?;
         }
     }
 
@@ -910,17 +911,18 @@ fn push(p: Box<[Seg]>, seg: Seg) -> Box<[Seg]> {
     v.into()
 }
 
-/// Constant-fold operators on literals (as Bento does), so `"a" + "b"` costs nothing per message.
-fn fold(op: BinOp, l: Expr, r: Expr) -> Expr {
+/// Constant-fold operators on literals (as Bento does), so `"a" + "b"` costs nothing per message;
+/// an operator that cannot work on its literals (`"a" + 1`) is an error when parsing, as in Bento.
+fn fold(op: BinOp, l: Expr, r: Expr) -> Result<Expr, String> {
     if let (Expr::Lit(_), Expr::Lit(_)) = (&l, &r) {
         if !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce) {
             let e = Expr::Bin(op, Box::new(l.clone()), Box::new(r.clone()));
-            if let Some(v) = super::eval_const(&e) {
-                return Expr::Lit(v);
+            if let Some(v) = super::eval_const(&e)? {
+                return Ok(Expr::Lit(v));
             }
         }
     }
-    Expr::Bin(op, Box::new(l), Box::new(r))
+    Ok(Expr::Bin(op, Box::new(l), Box::new(r)))
 }
 
 fn fold_array(items: Vec<Expr>) -> Expr {
