@@ -82,7 +82,7 @@ pub fn int64<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
 pub fn uint64<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     // A whole float from 2^63 to 2^64 is an unsigned integer Bento prints in full.
     if let Value::Float(f) = &*v {
-        if f.fract() == 0.0 && (9.223372036854775808e18..1.8446744073709552e19).contains(f) {
+        if f.fract() == 0.0 && (9.223_372_036_854_776e18..1.844_674_407_370_955_2e19).contains(f) {
             return ok(Value::RawNumber(*f, (*f as u64).to_string().into()));
         }
     }
