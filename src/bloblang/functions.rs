@@ -229,11 +229,11 @@ fn meta<'a>(cx: &Cx<'a, '_>, args: &'a [Option<Expr>]) -> R<'a> {
         Cow::Borrowed(Value::Str(_)) | Cow::Borrowed(Value::Null) => v,
         Cow::Owned(Value::Object(m)) => Cow::Owned(Value::Object(
             m.into_iter()
-                .map(|(k, v)| (k, Value::Str(v.to_text())))
+                .map(|(k, v)| (k, Value::Str(v.to_meta_text())))
                 .collect(),
         )),
         Cow::Owned(Value::Str(_)) | Cow::Owned(Value::Null) => v,
-        other => Cow::Owned(Value::Str(other.to_text())),
+        other => Cow::Owned(Value::Str(other.to_meta_text())),
     })
 }
 

@@ -96,6 +96,20 @@ impl Value {
     }
 }
 
+impl Value {
+    /// How Bento turns a metadata value into a string (`meta("k")`, an output's headers): as
+    /// [`Value::to_text`], but objects and arrays without HTML escaping (Bento's message
+    /// encoder, not `json.Marshal`).
+    pub fn to_meta_text(&self) -> String {
+        match self {
+            Value::Array(_) | Value::Object(_) => {
+                super::json_write::escape_html(&self.to_json_string(), false)
+            }
+            other => other.to_text(),
+        }
+    }
+}
+
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_json_string())
