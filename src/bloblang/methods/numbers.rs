@@ -195,16 +195,11 @@ pub fn min<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     extreme(v, false)
 }
 
+/// Bento's `sum`: a number is its own sum; an array's is a float64 total.
 pub fn sum<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
-    let nums = numbers(&v)?;
-    let mut int: Option<i64> = Some(0);
-    let mut f = 0.0;
-    for n in nums {
-        f += as_f64(n);
-        int = match (int, n) {
-            (Some(acc), Value::Int(i)) => acc.checked_add(*i),
-            _ => None,
-        };
+    if matches!(&*v, Value::Int(_) | Value::Float(_) | Value::RawNumber(..)) {
+        return Ok(v);
     }
-    ok(int.map_or(Value::Float(f), Value::Int))
+    let nums = numbers(&v)?;
+    ok(Value::Float(nums.into_iter().map(as_f64).sum()))
 }
