@@ -201,5 +201,8 @@ pub fn sum<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
         return Ok(v);
     }
     let nums = numbers(&v)?;
-    ok(Value::Float(nums.into_iter().map(as_f64).sum()))
+    // From +0 (Rust's float `sum()` starts at -0, so `[].sum()` would print -0).
+    ok(Value::Float(
+        nums.into_iter().map(as_f64).fold(0.0, |a, b| a + b),
+    ))
 }

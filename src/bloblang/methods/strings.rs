@@ -93,7 +93,11 @@ pub fn capitalize<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
                 out.push(c);
                 continue;
             }
-            let cased = c.is_lowercase() || c.is_uppercase() || title_of(c) != c.to_string();
+            // Cased: lower, upper or title case (`ǅ`), i.e. it has another case.
+            let cased = c.is_lowercase()
+                || c.is_uppercase()
+                || c.to_lowercase().ne(std::iter::once(c))
+                || c.to_uppercase().ne(std::iter::once(c));
             if cased && !cased_seen {
                 out.push_str(&title_of(c));
                 cased_seen = true;
