@@ -830,7 +830,18 @@ impl<'s> Parser<'s> {
 
     fn match_expr(&mut self, at: usize) -> Result<Expr, ParseError> {
         let subject = if *self.peek() == Tok::LBrace {
-            None
+            // `match {"a": 1} { … }` matches on an object literal, as Bento reads it: the
+            // subject is what parses as an expression followed by `{`; otherwise the `{`
+            // opens the cases of a match without a subject.
+            let (pos, nl_depth) = (self.pos, self.nl_depth);
+            match self.expr() {
+                Ok(e) if *self.peek() == Tok::LBrace => Some(Box::new(e)),
+                _ => {
+                    self.pos = pos;
+                    self.nl_depth = nl_depth;
+                    None
+                }
+            }
         } else {
             Some(Box::new(self.expr()?))
         };

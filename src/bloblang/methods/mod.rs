@@ -145,6 +145,8 @@ pub fn prepare(name: &str) -> Option<PrepareFn> {
         | "re_replace_all"
         | "re_replace" => Some(regex::prepare),
         "hash" => Some(encoding::prepare_hash),
+        "slice" => Some(collections::prepare_slice),
+        "encode" | "decode" => Some(encoding::prepare_scheme),
         _ => None,
     }
 }

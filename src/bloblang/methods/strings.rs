@@ -195,12 +195,17 @@ pub fn replace_many<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
 pub fn split<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let d = arg_str(cx, args, 0, "delimiter")?.unwrap_or_default();
     let t = text(&v)?;
+    // A byte array splits into byte arrays, as in Bento.
+    let part = |p: &str| match &*v {
+        Value::Bytes(_) => Value::Bytes(p.as_bytes().to_vec()),
+        _ => Value::Str(p.to_string()),
+    };
     let parts: Vec<Value> = if d.is_empty() {
-        t.chars().map(|c| Value::Str(c.to_string())).collect()
-    } else {
-        t.split(d.as_str())
-            .map(|p| Value::Str(p.to_string()))
+        t.chars()
+            .map(|c| part(c.encode_utf8(&mut [0; 4])))
             .collect()
+    } else {
+        t.split(d.as_str()).map(part).collect()
     };
     s(Value::Array(parts))
 }
@@ -390,13 +395,8 @@ pub fn sprintf(layout: &str, vals: &[Value]) -> String {
                 Some(p) => t.chars().take(p).collect(),
                 None => t.clone(),
             },
-            ('s' | 'v', Value::Null) => "<nil>".into(),
-            ('s' | 'v', Value::Array(a)) => {
-                let parts: Vec<String> = a.iter().map(go_v).collect();
-                format!("[{}]", parts.join(" "))
-            }
-            ('s' | 'v', Value::Object(_)) => go_v(v),
-            ('s' | 'v', other) => other.to_text(),
+            ('s', Value::Null) => "%!s(<nil>)".into(),
+            ('s' | 'v', other) => go_v(other, verb),
             (verb, other) => format!("%!{verb}({})", other.to_text()),
         };
         let body = match width {
@@ -423,15 +423,30 @@ pub fn sprintf(layout: &str, vals: &[Value]) -> String {
     out
 }
 
-/// Go's `%v` of a decoded JSON value.
-fn go_v(v: &Value) -> String {
+/// Go's `%v` or `%s` of a decoded JSON value, as `fmt` prints it in Bento: a bool under `%s`
+/// is `%!s(bool=true)` (a bad verb), a byte array under `%v` its bytes (`[104 105]`), and a
+/// null inside an array or object `<nil>`. Numbers print as their text under both verbs: an
+/// input number is a `json.Number` (text) in Bento, which this engine cannot tell from a
+/// computed one (`%!s(int64=5)` there).
+fn go_v(v: &Value, verb: char) -> String {
     match v {
         Value::Null => "<nil>".into(),
-        Value::Array(a) => format!("[{}]", a.iter().map(go_v).collect::<Vec<_>>().join(" ")),
+        Value::Bool(b) if verb == 's' => format!("%!s(bool={b})"),
+        Value::Bytes(b) if verb == 'v' => format!(
+            "[{}]",
+            b.iter().map(u8::to_string).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter()
+                .map(|x| go_v(x, verb))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         Value::Object(m) => format!(
             "map[{}]",
             m.iter()
-                .map(|(k, x)| format!("{k}:{}", go_v(x)))
+                .map(|(k, x)| format!("{k}:{}", go_v(x, verb)))
                 .collect::<Vec<_>>()
                 .join(" ")
         ),
