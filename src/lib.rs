@@ -7,8 +7,8 @@
 //!    stage traits, telemetry).
 //! 3. [`config`]: the YAML file, `${VAR}`s, problems and where they are.
 //! 4. [`bloblang`]: the mapping language.
-//! 5. Components: [`kafka`] (client settings shared by every Kafka client), [`processor`],
-//!    [`input`], [`output`].
+//! 5. Components: [`kafka`] (client settings shared by every Kafka client), [`resource`]
+//!    (rate limits and caches shared by label), [`processor`], [`input`], [`output`].
 //! 6. [`observe`]: metrics rendering, logs, the HTTP endpoints, the progress line.
 //! 7. [`runtime`]: plans a config, starts and stops the stages. Nothing imports it.
 
@@ -21,4 +21,5 @@ pub mod observe;
 pub mod output;
 pub mod pipeline;
 pub mod processor;
+pub mod resource;
 pub mod runtime;

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 
 use super::ast::{Expr, FuncFn};
 use super::eval::{value, Cx, Fail, Val, NULL, R};
-use crate::document::time::{rfc3339_nano, Tm};
+use crate::document::time::Time;
 use crate::document::{Map, Value};
 use crate::pipeline::Position;
 
@@ -150,12 +150,8 @@ fn origin_meta(cx: &Cx<'_, '_>, key: &str, typed: bool) -> Option<Value> {
         "kafka_timestamp_unix" => int(o.timestamp_ms? / 1000),
         "kafka_timestamp_ms" => int(o.timestamp_ms?),
         "kafka_timestamp" => {
-            let ms = o.timestamp_ms?;
-            Value::Str(rfc3339_nano(&Tm {
-                secs: ms.div_euclid(1000),
-                nanos: (ms.rem_euclid(1000) * 1_000_000) as u32,
-                offset: 0,
-            }))
+            let at = jiff::Timestamp::from_millisecond(o.timestamp_ms?).ok()?;
+            Value::Str(Time::new(at, jiff::tz::TimeZone::UTC).to_rfc3339_nano())
         }
         "kafka_tombstone_message" => Value::Str("false".into()),
         other => {
@@ -243,24 +239,30 @@ fn metadata<'a>(cx: &Cx<'a, '_>, args: &'a [Option<Expr>]) -> R<'a> {
     Ok(meta_value(cx, key.as_deref(), false))
 }
 
+/// `now()`: the current time in RFC 3339 with nanoseconds, in the host's zone (Bento's
+/// `now()` uses Go's `time.Local`).
 fn now<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
-    owned(Value::Str(rfc3339_nano(&Tm::now())))
+    owned(Value::Str(Time::now().to_rfc3339_nano()))
+}
+
+fn unix_now(div: i128) -> Value {
+    Value::Int((jiff::Timestamp::now().as_nanosecond() / div) as i64)
 }
 
 fn timestamp_unix<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
-    owned(Value::Int(Tm::now().secs))
+    owned(unix_now(1_000_000_000))
 }
 
 fn timestamp_unix_milli<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
-    owned(Value::Int((Tm::now().unix_nanos() / 1_000_000) as i64))
+    owned(unix_now(1_000_000))
 }
 
 fn timestamp_unix_micro<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
-    owned(Value::Int((Tm::now().unix_nanos() / 1_000) as i64))
+    owned(unix_now(1_000))
 }
 
 fn timestamp_unix_nano<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
-    owned(Value::Int(Tm::now().unix_nanos() as i64))
+    owned(unix_now(1))
 }
 
 fn uuid_v4<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {

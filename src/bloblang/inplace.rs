@@ -15,6 +15,8 @@
 //! the method chain instead of copied (the seed mapping copied every property key and string
 //! value of every event just to drop the originals a moment later).
 
+use std::collections::hash_map::{Entry, HashMap};
+
 use super::ast::{Expr, Seg, Stmt, Target};
 
 /// True when `stmts` is `root = this` followed by statements that never read, through `this`,
@@ -28,11 +30,11 @@ pub fn moves_input(stmts: &[Stmt]) -> bool {
         Stmt::Assign { target: Target::Root(path), expr: Expr::This(segs), .. }
             if path.is_empty() && segs.is_empty()
     );
-    copies_this && independent(rest, &mut Vec::new())
+    copies_this && independent(rest, &mut Writes::default())
 }
 
 /// Walk statements in order, checking each one's reads against the writes so far.
-fn independent(stmts: &[Stmt], writes: &mut Vec<Vec<String>>) -> bool {
+fn independent<'s>(stmts: &'s [Stmt], writes: &mut Writes<'s>) -> bool {
     for stmt in stmts {
         match stmt {
             Stmt::Assign { target, expr, .. } => {
@@ -40,7 +42,7 @@ fn independent(stmts: &[Stmt], writes: &mut Vec<Vec<String>>) -> bool {
                     return false;
                 }
                 if let Target::Root(path) = target {
-                    writes.push(path.to_vec());
+                    writes.insert(path);
                 }
             }
             Stmt::Let { expr, .. } => {
@@ -67,6 +69,67 @@ fn independent(stmts: &[Stmt], writes: &mut Vec<Vec<String>>) -> bool {
         }
     }
     true
+}
+
+/// The `root` paths written so far, as a tree of their keys, so that checking a read costs
+/// its own length rather than the number of writes before it (a list checked against every
+/// earlier write made `moves_input` quadratic in the mapping's length).
+#[derive(Default)]
+struct Writes<'s> {
+    /// Node 0 is the root (the empty path); the others are created by [`Writes::insert`].
+    nodes: Vec<WriteNode<'s>>,
+}
+
+#[derive(Default)]
+struct WriteNode<'s> {
+    /// A write ends here.
+    end: bool,
+    children: HashMap<&'s str, usize>,
+}
+
+impl<'s> Writes<'s> {
+    fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    fn insert(&mut self, path: &'s [String]) {
+        if self.nodes.is_empty() {
+            self.nodes.push(WriteNode::default());
+        }
+        let mut at = 0;
+        for key in path {
+            let next = self.nodes.len();
+            at = match self.nodes[at].children.entry(key.as_str()) {
+                Entry::Occupied(e) => *e.get(),
+                Entry::Vacant(e) => {
+                    e.insert(next);
+                    self.nodes.push(WriteNode::default());
+                    next
+                }
+            };
+        }
+        self.nodes[at].end = true;
+    }
+
+    /// Some write is a prefix of `read` or has `read` as a prefix (reading `a` sees a write
+    /// to `a.b`, and reading `a.b` sees a write to `a`).
+    fn overlaps(&self, read: &[Seg]) -> bool {
+        let mut at = 0;
+        for seg in read {
+            let Some(node) = self.nodes.get(at) else {
+                return false;
+            };
+            if node.end {
+                return true;
+            }
+            match node.children.get(seg.key.as_str()) {
+                Some(&next) => at = next,
+                None => return false,
+            }
+        }
+        // `read` ended on a node, and every node lies on the path of a write.
+        !self.nodes.is_empty()
+    }
 }
 
 /// Methods an edit may chain: none of them reads anything but its receiver and its lambda,
@@ -149,7 +212,7 @@ fn reads_root(e: &Expr) -> bool {
     e.any(&|x| matches!(x, Expr::Root(_) | Expr::Apply(..)))
 }
 
-fn reads_ok(e: &Expr, writes: &[Vec<String>]) -> bool {
+fn reads_ok(e: &Expr, writes: &Writes<'_>) -> bool {
     if writes.is_empty() {
         return true;
     }
@@ -157,14 +220,8 @@ fn reads_ok(e: &Expr, writes: &[Vec<String>]) -> bool {
     this_reads(e, &mut reads);
     reads.iter().all(|r| match r {
         None => false,
-        Some(segs) => writes.iter().all(|w| !overlaps(segs, w)),
+        Some(segs) => !writes.overlaps(segs),
     })
-}
-
-/// One path is a prefix of the other: reading `a` sees a write to `a.b`, and reading `a.b`
-/// sees a write to `a`.
-fn overlaps(read: &[Seg], write: &[String]) -> bool {
-    read.iter().zip(write).all(|(r, w)| r.key == *w)
 }
 
 /// Every `this` path read in `e` (`None`: a read that cannot be placed).
@@ -255,6 +312,32 @@ mod tests {
         assert!(!moves(
             "root = this\nroot.a = 1\nlet v = this.a\nroot.b = $v"
         ));
+    }
+
+    /// A read overlaps a write when one path is a prefix of the other, whatever was written
+    /// before or after it, at whatever depth.
+    #[test]
+    fn reads_are_checked_against_all_earlier_writes() {
+        let writes = "root = this\nroot.x.y = 1\nroot.a.b = 1\nroot.items.0 = 1\nroot.z = 1\n";
+        for (read, moves_it) in [
+            ("this.a.c", true),
+            ("this.b", true),
+            ("this.x.z.y", true),
+            ("this.items.1", true),
+            ("this.a.b.c", false),
+            ("this.a.b", false),
+            ("this.a", false),
+            ("this.x", false),
+            ("this.items", false),
+            ("this.items.0", false),
+            ("this.z.w", false),
+            ("this", false),
+        ] {
+            let src = format!("{writes}root.r = {read}");
+            assert_eq!(moves(&src), moves_it, "{read}");
+        }
+        // A read before the write it overlaps is fine.
+        assert!(moves("root = this\nroot.b = this.a.b\nroot.a = 1"));
     }
 
     #[test]

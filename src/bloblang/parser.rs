@@ -78,6 +78,10 @@ struct Parser<'s> {
     depth: usize,
     /// Where each argument of the call just parsed starts (by parameter), for errors about it.
     last_args_at: Vec<Option<usize>>,
+    /// Byte offset of the start of each line after the first (each `\n` + 1), for
+    /// [`Parser::line`]: every statement records its line, and counting the line breaks
+    /// before it from the start of the mapping made compiling quadratic in its length.
+    line_starts: Vec<usize>,
 }
 
 /// Deepest expression tree a mapping may build: nested brackets, unary operators and blocks,
@@ -101,6 +105,12 @@ impl<'s> Parser<'s> {
             maps: HashMap::new(),
             depth: 0,
             last_args_at: Vec::new(),
+            line_starts: src
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i + 1)
+                .collect(),
         })
     }
 
@@ -196,8 +206,9 @@ impl<'s> Parser<'s> {
         format!("{l}:{c}")
     }
 
+    /// 1-based line of a byte offset (the line of [`line_col`], by binary search).
     fn line(&self, at: usize) -> usize {
-        line_col(self.src, at).0
+        self.line_starts.partition_point(|&s| s <= at) + 1
     }
 
     /// Statements until the end of the mapping (`top`) or a closing `}`.
@@ -925,15 +936,19 @@ fn push(p: Box<[Seg]>, seg: Seg) -> Box<[Seg]> {
 /// Constant-fold operators on literals (as Bento does), so `"a" + "b"` costs nothing per message;
 /// an operator that cannot work on its literals (`"a" + 1`) is an error when parsing, as in Bento.
 fn fold(op: BinOp, l: Expr, r: Expr) -> Result<Expr, String> {
-    if let (Expr::Lit(_), Expr::Lit(_)) = (&l, &r) {
-        if !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce) {
-            let e = Expr::Bin(op, Box::new(l.clone()), Box::new(r.clone()));
+    let e = Expr::Bin(op, Box::new(l), Box::new(r));
+    if let Expr::Bin(_, l, r) = &e {
+        // The operands are not copied to try this: a chain of operators on a long literal
+        // (`"…" + "a" + "b" …`) would copy the growing literal once per link.
+        if matches!((&**l, &**r), (Expr::Lit(_), Expr::Lit(_)))
+            && !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce)
+        {
             if let Some(v) = super::eval_const(&e)? {
                 return Ok(Expr::Lit(v));
             }
         }
     }
-    Ok(Expr::Bin(op, Box::new(l), Box::new(r)))
+    Ok(e)
 }
 
 fn fold_array(items: Vec<Expr>) -> Expr {

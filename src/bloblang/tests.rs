@@ -185,3 +185,53 @@ fn a_mapping_says_whether_it_reads_metadata() {
         assert!(!reads(src), "{src}");
     }
 }
+
+/// `n` statements `root.fI = this.aI` (after `first`), then one that fails at run time:
+/// compiled on a thread given a generous bound, run on an input with every field. The bound
+/// only keeps a quadratic compile (minutes at this size, more in a debug build) from hanging
+/// the test run; a linear one takes a second or two in a debug build.
+fn compile_long_mapping(first: &str, n: usize) -> Mapping {
+    let mut src = String::from(first);
+    let mut input = String::from("{");
+    for i in 0..n {
+        src.push_str(&format!("root.f{i} = this.a{i}\n"));
+        input.push_str(&format!("\"a{i}\":{i},"));
+    }
+    src.push_str("root.last = this.a0.uppercase()\n");
+    input.push_str("\"z\":0}");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(Mapping::compile(&src));
+    });
+    let compiled = rx.recv_timeout(std::time::Duration::from_secs(120));
+    let Ok(Ok(mapping)) = compiled else {
+        let why = compiled.map(|r| r.map(|_| ()));
+        panic!("{n} statements did not compile within 120 s: {why:?}");
+    };
+    // The runtime error of the last statement names its line.
+    let mut buf = input.into_bytes();
+    let v = Value::from_json_slice(&mut buf).expect("input parses");
+    let err = mapping.exec_value(&v).expect_err("uppercase of a number");
+    let last = first.lines().count() + n + 1;
+    assert!(err.0.contains(&format!("line {last}")), "{}", err.0);
+    mapping
+}
+
+/// Compiling is linear in the mapping's length: every statement used to find its line by
+/// counting the line breaks from the start of the mapping (40 000 statements took half a
+/// minute in a release build).
+#[test]
+fn a_long_mapping_compiles_in_linear_time() {
+    compile_long_mapping("", 100_000);
+}
+
+/// The same for a mapping that starts with `root = this`: deciding whether it may run in
+/// place checked each read against every earlier write.
+#[test]
+fn a_long_in_place_mapping_compiles_in_linear_time() {
+    let mapping = compile_long_mapping("root = this\n", 100_000);
+    assert!(
+        mapping.inner.in_place,
+        "no statement reads back an earlier write"
+    );
+}

@@ -40,6 +40,18 @@ pub fn interpolate(
                     out.push_str(&rest[pos..pos + 3 + end]);
                 } else {
                     match (lookup(name).filter(|v| !v.is_empty()), default) {
+                        (Some(v), _) if v.chars().any(char::is_control) => {
+                            // Put into the text as it is, a line break would end the value
+                            // there (or start a config line of its own); never quote it.
+                            errors.push(ConfigError::at(
+                                file,
+                                line_no + 1,
+                                abs + 1,
+                                format!(
+                                    "environment variable `{name}` contains a line break or another control character; a value substituted into the config must be one line (a trailing newline from a file or `echo` is the usual cause)"
+                                ),
+                            ));
+                        }
                         (Some(v), _) => out.push_str(&v),
                         (None, Some(d)) => out.push_str(d),
                         (None, None) => errors.push(ConfigError::at(
@@ -108,6 +120,19 @@ mod tests {
     fn leaves_bento_interpolations_and_comments() {
         let t = "a: '${!json(\"x\")}' # ${UNSET}\n# ${ALSO_UNSET}\n";
         assert_eq!(interpolate("f", t, &env).unwrap(), t);
+    }
+
+    #[test]
+    fn a_value_with_a_line_break_is_refused_without_quoting_it() {
+        let env = |_: &str| Some("sk_live_x\r\n".to_string());
+        let errs = interpolate("c.yaml", "x: 1\nkey: ${API_KEY}\n", &env).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        let msg = errs[0].to_string();
+        assert!(
+            msg.starts_with("c.yaml:2:6:") && msg.contains("API_KEY"),
+            "{msg}"
+        );
+        assert!(!msg.contains("sk_live"), "{msg}");
     }
 
     #[test]

@@ -31,6 +31,28 @@ const KEEP_PARSER_BYTES: usize = 1 << 20;
 
 impl ParserState {
     fn parse(&mut self, raw: &[u8]) -> Result<Value, String> {
+        match self.parse_tape(raw) {
+            Ok(v) => Ok(v),
+            Err(e) => self.parse_failed(e, raw),
+        }
+    }
+
+    /// A document simd-json refused. Go's `encoding/json` (Bento's) reads a `\u` escape of a
+    /// lone UTF-16 surrogate as U+FFFD where simd-json fails: such escapes are rewritten to
+    /// `\ufffd` (the same length, so number texts and error offsets stay where they were) in
+    /// a copy that is parsed again. Only failed parses get here; valid documents never pay.
+    #[cold]
+    #[inline(never)]
+    fn parse_failed(&mut self, e: simd_json::Error, raw: &[u8]) -> Result<Value, String> {
+        if matches!(e.error(), simd_json::ErrorType::InvalidUnicodeCodepoint) {
+            if let Some(fixed) = replace_lone_surrogates(raw) {
+                return self.parse_tape(&fixed).map_err(|e| parse_error(e, &fixed));
+            }
+        }
+        Err(parse_error(e, raw))
+    }
+
+    fn parse_tape(&mut self, raw: &[u8]) -> Result<Value, simd_json::Error> {
         let big = raw.len() > KEEP_PARSER_BYTES;
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -72,7 +94,7 @@ impl ParserState {
             self.tape = Some(tape);
             self.scratch = scratch;
         }
-        result.map_err(|e| parse_error(e, raw))
+        result
     }
 }
 
@@ -334,12 +356,12 @@ fn parse_error(e: simd_json::Error, buf: &[u8]) -> String {
             .map_or(0, |u| u.valid_up_to());
         return format!("invalid UTF-8 at byte {at}");
     }
-    json_error(e)
+    json_error(e, buf)
 }
 
-fn json_error(e: simd_json::Error) -> String {
+fn json_error(e: simd_json::Error, buf: &[u8]) -> String {
     use simd_json::ErrorType as E;
-    let at = e.index();
+    let mut at = e.index();
     let what = match e.error() {
         E::DepthLimitExceeded => {
             return format!("nested deeper than {MAX_JSON_DEPTH} levels (at byte {at})")
@@ -349,6 +371,11 @@ fn json_error(e: simd_json::Error) -> String {
         E::TrailingData => "trailing data after the document".to_string(),
         E::InvalidNumber | E::InvalidExponent => "invalid number".to_string(),
         E::InvalidEscape | E::InvalidUnicodeEscape | E::InvalidUnicodeCodepoint => {
+            // simd-json's vectorised string parsers give the offset inside the string, not
+            // in the document: the escape is found here instead.
+            if let Some(bad) = first_bad_escape(buf) {
+                at = bad;
+            }
             "invalid escape in a string".to_string()
         }
         E::UnterminatedString => "unterminated string".to_string(),
@@ -366,6 +393,94 @@ fn json_error(e: simd_json::Error) -> String {
     }
 }
 
+/// A `\uXXXX` escape at `at`: its code unit, if the four digits are hex.
+fn u_escape(buf: &[u8], at: usize) -> Option<u32> {
+    let digits = buf.get(at..at + 6)?;
+    if digits[0] != b'\\' || digits[1] != b'u' {
+        return None;
+    }
+    let text = std::str::from_utf8(&digits[2..]).ok()?;
+    if !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    u32::from_str_radix(text, 16).ok()
+}
+
+const HIGH_SURROGATES: std::ops::Range<u32> = 0xD800..0xDC00;
+const LOW_SURROGATES: std::ops::Range<u32> = 0xDC00..0xE000;
+
+/// What the escape starting at `buf[at] == '\\'` is.
+enum Escape {
+    /// Valid (a surrogate pair included), this many bytes long.
+    Valid(usize),
+    /// A `\uXXXX` of a UTF-16 surrogate without its other half.
+    LoneSurrogate,
+    /// Not a JSON escape.
+    Invalid,
+}
+
+fn escape_at(buf: &[u8], at: usize) -> Escape {
+    match buf.get(at + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Escape::Valid(2),
+        Some(b'u') => match u_escape(buf, at) {
+            None => Escape::Invalid,
+            Some(hi) if HIGH_SURROGATES.contains(&hi) => match u_escape(buf, at + 6) {
+                Some(lo) if LOW_SURROGATES.contains(&lo) => Escape::Valid(12),
+                _ => Escape::LoneSurrogate,
+            },
+            Some(lo) if LOW_SURROGATES.contains(&lo) => Escape::LoneSurrogate,
+            Some(_) => Escape::Valid(6),
+        },
+        _ => Escape::Invalid,
+    }
+}
+
+/// `buf` with each escape of a lone surrogate replaced by `\ufffd`, as Go's `encoding/json`
+/// decodes it (a high surrogate not followed by a `\u` low one, or a low one alone); `None`
+/// when it has none. Escapes are only read, left to right, in pairs `\x`, so an escaped
+/// backslash (`\\ud800`) is not taken for one; outside strings a JSON document has no
+/// backslash, and one there stays a syntax error.
+fn replace_lone_surrogates(buf: &[u8]) -> Option<Vec<u8>> {
+    let mut fixed: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while let Some(off) = buf
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        i += off;
+        match escape_at(buf, i) {
+            Escape::Valid(n) => i += n,
+            Escape::LoneSurrogate => {
+                let copy = fixed.get_or_insert_with(|| buf.to_vec());
+                if let Some(escape) = copy.get_mut(i..i + 6) {
+                    escape.copy_from_slice(b"\\ufffd");
+                }
+                i += 6;
+            }
+            Escape::Invalid => i += 2,
+        }
+    }
+    fixed
+}
+
+/// Byte offset of the first escape that is not valid JSON (lone surrogates count as valid,
+/// see [`replace_lone_surrogates`]).
+fn first_bad_escape(buf: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(off) = buf
+        .get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == b'\\'))
+    {
+        i += off;
+        match escape_at(buf, i) {
+            Escape::Valid(n) => i += n,
+            Escape::LoneSurrogate => i += 6,
+            Escape::Invalid => return Some(i),
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,6 +496,120 @@ mod tests {
         );
         let mut bad = b"{\"a\":".to_vec();
         assert!(Value::from_json_slice(&mut bad).is_err());
+    }
+
+    fn parse(json: &str) -> Result<Value, String> {
+        Value::from_json_bytes(json.as_bytes())
+    }
+
+    fn string_of(json: &str) -> String {
+        match parse(json) {
+            Ok(Value::Object(o)) => match o.get("a") {
+                Some(Value::Str(s)) => s.clone(),
+                other => panic!("{json}: `a` is {other:?}"),
+            },
+            other => panic!("{json}: {other:?}"),
+        }
+    }
+
+    /// Go's `encoding/json` (what Bento parses payloads with) reads a `\u` escape of a lone
+    /// UTF-16 surrogate as U+FFFD; simd-json refuses the document. They are read as Go does,
+    /// pairs still decode, and what follows the surrogate is read as usual.
+    #[test]
+    fn lone_surrogate_escapes_read_as_replacement_characters() {
+        let long = "x".repeat(40); // past one 32-byte block of the vectorised string parser
+        for (json, want) in [
+            (r#"{"a":"\ud800"}"#.to_string(), "\u{FFFD}".to_string()),
+            (r#"{"a":"\udc00"}"#.into(), "\u{FFFD}".into()),
+            (r#"{"a":"\uDBFF"}"#.into(), "\u{FFFD}".into()),
+            (r#"{"a":"\ud800x"}"#.into(), "\u{FFFD}x".into()),
+            (r#"{"a":"\ud800\u0041"}"#.into(), "\u{FFFD}A".into()),
+            (r#"{"a":"x\ud800"}"#.into(), "x\u{FFFD}".into()),
+            (r#"{"a":"\ud800\n"}"#.into(), "\u{FFFD}\n".into()),
+            (r#"{"a":"\udc00\ud800"}"#.into(), "\u{FFFD}\u{FFFD}".into()),
+            (
+                r#"{"a":"\ud800\ud800\udc00"}"#.into(),
+                "\u{FFFD}\u{10000}".into(),
+            ),
+            (
+                r#"{"a":"\ud83d\ude00\ud800"}"#.into(),
+                "\u{1F600}\u{FFFD}".into(),
+            ),
+            (
+                format!(r#"{{"a":"{long}\ud800{long}"}}"#),
+                format!("{long}\u{FFFD}{long}"),
+            ),
+            // An escaped backslash before `ud800` is no escape of a surrogate.
+            (r#"{"a":"\\ud800"}"#.into(), r"\ud800".into()),
+            (r#"{"a":"\\\ud800"}"#.into(), "\\\u{FFFD}".into()),
+        ] {
+            assert_eq!(string_of(&json), want, "{json}");
+        }
+        // Well-formed pairs as before.
+        assert_eq!(string_of(r#"{"a":"\ud83d\ude00"}"#), "\u{1F600}");
+        assert_eq!(string_of(r#"{"a":"\uD800\uDC00"}"#), "\u{10000}");
+        // In keys too, and the rest of the document (numbers kept as written) is unchanged.
+        let v = parse(r#"{"k\udfff":[1.50,"\ud800",-0.0,2],"n":1e3}"#).expect("parses");
+        assert_eq!(
+            v.to_json_string(),
+            "{\"k\u{FFFD}\":[1.50,\"\u{FFFD}\",-0.0,2],\"n\":1e3}"
+        );
+    }
+
+    /// A surrogate being repaired hides no other error, and escape errors give the offset of
+    /// the escape in the document (simd-json's vectorised parsers gave it within the string).
+    #[test]
+    fn errors_around_surrogates_keep_their_place() {
+        for (json, want) in [
+            // After a lone surrogate: a bad escape, a bad `\u`, a syntax error.
+            (
+                r#"{"a":"\ud800\q"}"#,
+                "invalid escape in a string at byte 12 ('q')",
+            ),
+            (
+                r#"{"a":"\ud800\uZZZZ"}"#,
+                "invalid escape in a string at byte 12 ('u')",
+            ),
+            (
+                r#"{"a":"\ud800\u12"}"#,
+                "invalid escape in a string at byte 12",
+            ),
+            // Before one.
+            (
+                r#"{"a":"abcdef\q\ud800"}"#,
+                "invalid escape in a string at byte 12 ('q')",
+            ),
+            // Without one, deep in the document.
+            (
+                r#"{"a":1,"bb":"0123456789\x"}"#,
+                "invalid escape in a string at byte 23 ('x')",
+            ),
+            (
+                r#"{"a":1,"bb":"0123456789\u00g0"}"#,
+                "invalid escape in a string at byte 23 ('u')",
+            ),
+        ] {
+            let err = parse(json).expect_err(json);
+            assert!(err.contains(want), "{json}: {err}");
+        }
+        // Structural errors after a lone surrogate are those of the same document with a
+        // plain escape instead.
+        for json in [
+            r#"{"a":"\ud800" "b":1}"#,
+            r#"{"a":"\ud800""#,
+            r#"{"a":"\ud800",}"#,
+            r#"["\ud800"]]"#,
+            r#"{"a":"\ud800","b":1e999}"#,
+        ] {
+            let plain = json.replace(r"\ud800", r"\u0041");
+            assert_eq!(
+                parse(json).expect_err(json),
+                parse(&plain).expect_err(&plain)
+            );
+        }
+        // Invalid UTF-8 is still found where it is.
+        let err = Value::from_json_bytes(b"{\"a\":\"\\ud800\xff\"}").expect_err("bad UTF-8");
+        assert_eq!(err, "invalid UTF-8 at byte 12");
     }
 
     /// The shortcut in `prints_as_written` agrees with formatting for real: random decimals

@@ -40,7 +40,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 
 use super::prom;
-use crate::document::time::{self as timefmt, Tm};
+use crate::document::time::Time;
 use crate::pipeline::telemetry::health::{self, Health};
 
 /// Threads the server runs: its event loop.
@@ -752,7 +752,7 @@ fn answer(
     body: Option<&[u8]>,
     connection: Option<&str>,
 ) -> Vec<u8> {
-    let date = timefmt::format(&Tm::now(), HTTP_DATE);
+    let date = Time::new(jiff::Timestamp::now(), jiff::tz::TimeZone::UTC).format_layout(HTTP_DATE);
     let mut out = Vec::with_capacity(192 + body.map_or(0, <[u8]>::len));
     // Writing to a Vec cannot fail.
     let _ = write!(

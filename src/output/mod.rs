@@ -125,31 +125,15 @@ pub struct ResourceName(pub String);
 impl OutputSpec for ResourceName {
     fn plan(&self, path: &str, cx: &mut Planner<'_>) -> Option<Box<dyn OutputPlan>> {
         let name = &self.0;
-        let Some((at, config)) = cx.resources.get(name) else {
-            let known: Vec<&str> = cx.resources.keys().map(String::as_str).collect();
-            cx.problem(
-                path,
-                if known.is_empty() {
-                    format!("no output resource `{name}`: `output_resources` is empty")
-                } else {
-                    format!(
-                        "no output resource `{name}`; `output_resources` has {}",
-                        known.join(", ")
-                    )
-                },
-            );
-            return None;
-        };
-        if cx.resolving.iter().any(|r| r == name) {
-            cx.problem(
-                path,
-                format!(
-                    "output resource `{name}` refers to itself (through {})",
-                    cx.resolving.join(" → ")
-                ),
-            );
-            return None;
-        }
+        let (at, config) = crate::resource::entry(
+            cx.resources,
+            &cx.resolving,
+            "output",
+            "output_resources",
+            name,
+            path,
+            cx.processors.problems,
+        )?;
         cx.resolving.push(name.clone());
         let planned = cx.one(at, config);
         cx.resolving.pop();

@@ -62,6 +62,13 @@ impl Part {
         self.edited = true;
     }
 
+    /// Replace the whole message content (the document is parsed from it when next read).
+    pub fn set_content(&mut self, raw: Vec<u8>) {
+        self.raw = raw;
+        self.value = None;
+        self.edited = true;
+    }
+
     /// The document was changed in place (a mutation, an in-place mapping).
     pub fn mark_edited(&mut self) {
         self.edited = true;

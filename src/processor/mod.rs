@@ -9,16 +9,20 @@
 //! The registry is [`ProcessorConfig`]: a component is its file plus one line there.
 
 mod bloblang;
+mod cache;
 mod chain;
 pub mod log;
+mod rate_limit;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::bloblang::{Mapping, ParseError};
 use crate::config::{Problem, Problems};
 use crate::pipeline::{Part, ProcessError, Processor, Step};
+use crate::resource::{Cache, RateLimit, Resources};
 
 pub use bloblang::{MappingConfig, Mode, MutationConfig};
 
@@ -33,6 +37,8 @@ crate::one_of! {
         log => Log(log::LogConfig),
         r#try => Try(chain::TryConfig),
         catch => Catch(chain::CatchConfig),
+        rate_limit => RateLimit(rate_limit::RateLimitProcessorConfig),
+        cache => Cache(cache::CacheProcessorConfig),
         resource => Resource(ResourceName),
     }
 }
@@ -50,6 +56,8 @@ pub type ProcessorResources = BTreeMap<String, (String, ProcessorConfig)>;
 pub struct Planner<'a> {
     pub problems: &'a mut Problems,
     resources: &'a ProcessorResources,
+    /// Rate limits and caches, by label.
+    shared: &'a Resources,
     /// Labels being planned, innermost last (a resource that names itself is an error).
     resolving: Vec<String>,
     /// Another processor of the same chain runs after the one being planned: it may see a
@@ -58,10 +66,15 @@ pub struct Planner<'a> {
 }
 
 impl<'a> Planner<'a> {
-    pub fn new(problems: &'a mut Problems, resources: &'a ProcessorResources) -> Planner<'a> {
+    pub fn new(
+        problems: &'a mut Problems,
+        resources: &'a ProcessorResources,
+        shared: &'a Resources,
+    ) -> Planner<'a> {
         Planner {
             problems,
             resources,
+            shared,
             resolving: Vec::new(),
             followed: false,
         }
@@ -115,6 +128,16 @@ impl<'a> Planner<'a> {
             .plan(&format!("{path}.{}", c.component.name()), self)
     }
 
+    /// The rate limit labelled `name` (a problem at `path` if there is none).
+    pub fn rate_limit(&mut self, name: &str, path: &str) -> Option<Arc<dyn RateLimit>> {
+        self.shared.rate_limit(name, path, self.problems)
+    }
+
+    /// The cache labelled `name` (a problem at `path` if there is none).
+    pub fn cache(&mut self, name: &str, path: &str) -> Option<Arc<dyn Cache>> {
+        self.shared.cache(name, path, self.problems)
+    }
+
     /// Whether a processor after this one may see a failed message's document.
     pub fn followed(&self) -> bool {
         self.followed
@@ -152,31 +175,15 @@ pub struct ResourceName(pub String);
 impl ProcessorSpec for ResourceName {
     fn plan(&self, path: &str, cx: &mut Planner<'_>) -> Option<Box<dyn Processor>> {
         let name = &self.0;
-        let Some((at, config)) = cx.resources.get(name) else {
-            let known: Vec<&str> = cx.resources.keys().map(String::as_str).collect();
-            cx.problem(
-                path,
-                if known.is_empty() {
-                    format!("no processor resource `{name}`: `processor_resources` is empty")
-                } else {
-                    format!(
-                        "no processor resource `{name}`; `processor_resources` has {}",
-                        known.join(", ")
-                    )
-                },
-            );
-            return None;
-        };
-        if cx.resolving.iter().any(|r| r == name) {
-            cx.problem(
-                path,
-                format!(
-                    "processor resource `{name}` refers to itself (through {})",
-                    cx.resolving.join(" → ")
-                ),
-            );
-            return None;
-        }
+        let (at, config) = crate::resource::entry(
+            cx.resources,
+            &cx.resolving,
+            "processor",
+            "processor_resources",
+            name,
+            path,
+            cx.problems,
+        )?;
         cx.resolving.push(name.clone());
         let planned = cx.one(at, config);
         cx.resolving.pop();
@@ -189,7 +196,8 @@ impl ProcessorSpec for ResourceName {
 pub fn plan_alone(configs: &[ProcessorConfig]) -> Result<Vec<Box<dyn Processor>>, String> {
     let mut p = Problems::default();
     let res = ProcessorResources::new();
-    let chain = Planner::new(&mut p, &res).chain("pipeline.processors", configs);
+    let shared = Resources::default();
+    let chain = Planner::new(&mut p, &res, &shared).chain("pipeline.processors", configs);
     match chain {
         Some(c) if p.is_empty() => Ok(c),
         _ => Err(p

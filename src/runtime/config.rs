@@ -10,6 +10,7 @@ use crate::input::InputConfig;
 use crate::observe::{HttpConfig, LoggerConfig, MetricsConfig};
 use crate::output::OutputConfig;
 use crate::processor::ProcessorConfig;
+use crate::resource::{CacheConfig, RateLimitConfig};
 
 /// The whole collector config file.
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -28,6 +29,12 @@ pub struct Config {
     /// Processors that `resource: LABEL` refers to (Bento's).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub processor_resources: Vec<ProcessorConfig>,
+    /// Rate limits that `rate_limit` processors refer to by label (Bento's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limit_resources: Vec<RateLimitConfig>,
+    /// Caches that `cache` processors refer to by label (Bento's).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cache_resources: Vec<CacheConfig>,
 }
 
 /// `pipeline:`.
@@ -62,7 +69,7 @@ impl PipelineConfig {
 }
 
 /// The top-level sections, in the order `echo` prints them.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 11] = [
     "http",
     "input",
     "pipeline",
@@ -72,6 +79,8 @@ const SECTIONS: [&str; 9] = [
     "shutdown_timeout",
     "output_resources",
     "processor_resources",
+    "rate_limit_resources",
+    "cache_resources",
 ];
 
 /// Sections of Bento configs that are accepted and have no effect here.
@@ -91,6 +100,8 @@ pub struct Sections {
     pub shutdown_timeout: Option<Duration>,
     pub output_resources: Vec<Option<OutputConfig>>,
     pub processor_resources: Vec<Option<ProcessorConfig>>,
+    pub rate_limit_resources: Vec<Option<RateLimitConfig>>,
+    pub cache_resources: Vec<Option<CacheConfig>>,
 }
 
 impl Sections {
@@ -134,6 +145,8 @@ impl Sections {
                 .unwrap_or(Some(Duration::from_secs(20))),
             output_resources: items(file, "output_resources", p),
             processor_resources: items(file, "processor_resources", p),
+            rate_limit_resources: items(file, "rate_limit_resources", p),
+            cache_resources: items(file, "cache_resources", p),
         }
     }
 
@@ -155,6 +168,11 @@ impl Sections {
                 .processor_resources
                 .into_iter()
                 .collect::<Option<_>>()?,
+            rate_limit_resources: self
+                .rate_limit_resources
+                .into_iter()
+                .collect::<Option<_>>()?,
+            cache_resources: self.cache_resources.into_iter().collect::<Option<_>>()?,
         })
     }
 }

@@ -173,3 +173,41 @@ processor_resources:
         "{errs:?}"
     );
 }
+
+/// Rate limits and caches are shared by label: a `rate_limit` processor and `cache`
+/// processors resolve them, and a wrong label is named with what there is.
+#[test]
+fn rate_limits_and_caches_resolve_by_label() {
+    let ok = "\
+input:
+  stdin: {}
+pipeline:
+  processors:
+    - rate_limit: {resource: slow}
+    - cache: {resource: seen, operator: add, key: '${! json(\"id\") }'}
+output:
+  stdout: {}
+rate_limit_resources:
+  - label: slow
+    local: {count: 10, interval: 1s}
+cache_resources:
+  - label: seen
+    memory: {default_ttl: 60s}
+";
+    parse(ok).expect("resolves");
+    let bad = ok
+        .replace("{resource: slow}", "{resource: fast}")
+        .replace("{resource: seen,", "{resource: sen,");
+    let errs = parse(&bad).expect_err("unknown labels").0;
+    let shown: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert_eq!(errs.len(), 2, "{shown:#?}");
+    assert!(
+        shown[0].contains("no rate limit resource `fast`") && shown[0].contains("slow"),
+        "{shown:#?}"
+    );
+    assert!(
+        shown[1].contains("no cache resource `sen`") && shown[1].contains("seen"),
+        "{shown:#?}"
+    );
+    assert_eq!((errs[0].line, errs[1].line), (5, 6), "{shown:#?}");
+}

@@ -10,6 +10,7 @@ use crate::config::{ConfigErrors, Problems, YamlFile};
 use crate::output::{self, OutputPlan, OutputResources};
 use crate::pipeline::{Input, Processor};
 use crate::processor::{self, ProcessorConfig};
+use crate::resource::Resources;
 
 /// Everything a run needs, checked.
 pub struct Plan {
@@ -57,6 +58,18 @@ fn plan(s: Sections, p: &mut Problems) -> Option<Plan> {
     );
     let output_resources: OutputResources =
         labelled("output_resources", &s.output_resources, |c| &c.label, p);
+    let rate_limits = labelled(
+        "rate_limit_resources",
+        &s.rate_limit_resources,
+        |c| &c.label,
+        p,
+    );
+    let caches = labelled("cache_resources", &s.cache_resources, |c| &c.label, p);
+    let shared = Resources::plan(
+        &rate_limits.into_values().collect::<Vec<_>>(),
+        &caches.into_values().collect::<Vec<_>>(),
+        p,
+    );
     if let Some(h) = &s.http {
         h.validate("http", p);
     }
@@ -65,7 +78,7 @@ fn plan(s: Sections, p: &mut Problems) -> Option<Plan> {
     }
     let input = s.input.as_ref().and_then(|i| i.plan("input", p));
     let (processors, output) = {
-        let mut procs = processor::Planner::new(p, &processor_resources);
+        let mut procs = processor::Planner::new(p, &processor_resources, &shared);
         let configs: Vec<ProcessorConfig> = s.processors.iter().flatten().cloned().collect();
         let processors = procs.chain("pipeline.processors", &configs);
         // Every resource is checked, used or not; a used one reports at its own place.
@@ -127,8 +140,9 @@ pub fn start_output(
 ) -> anyhow::Result<Box<dyn crate::pipeline::Output>> {
     let mut p = Problems::default();
     let none = Default::default();
+    let shared = Resources::default();
     let outputs = OutputResources::new();
-    let planned = output::Planner::new(processor::Planner::new(&mut p, &none), &outputs)
+    let planned = output::Planner::new(processor::Planner::new(&mut p, &none, &shared), &outputs)
         .one("output", config);
     match planned {
         Some(plan) if p.is_empty() => plan.start(),

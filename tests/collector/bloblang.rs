@@ -200,8 +200,16 @@ fn run(case: &Case) -> Result<(), String> {
     Ok(())
 }
 
+/// The host's zone is Bento's `Local`: how unix numbers and `now()` are read and what
+/// `tz: "Local"` means. The cases are written for UTC, so every test here pins it before
+/// anything reads it (the crate looks the zone up once per process).
+pub(crate) fn pin_host_zone_to_utc() {
+    std::env::set_var("TZ", "UTC");
+}
+
 #[test]
 fn bloblang_conformance() {
+    pin_host_zone_to_utc();
     let cases = all_cases();
     let mut failures = Vec::new();
     for c in &cases {
@@ -229,6 +237,7 @@ fn bloblang_conformance() {
 /// checked instead.
 #[test]
 fn every_example_config_mapping_is_a_conformance_case() {
+    pin_host_zone_to_utc();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cases = Vec::new();
     for f in std::fs::read_dir(root.join("tests/bloblang")).expect("tests/bloblang") {

@@ -420,3 +420,150 @@ fn version_and_usage() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("-c config.yaml"));
 }
+
+/// Composed processors end to end: a `cache` (of `cache_resources`) `add` fails on a key
+/// seen before, the failure flags the message, a `catch` drops it; a `try` stops at a failing
+/// mapping and the message goes on errored (to stdout's error log, not out); everything else
+/// passes once, in order.
+#[test]
+fn cache_try_and_catch_compose_by_label() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = write_config(
+        &dir,
+        "c.yaml",
+        "http: {enabled: false}
+input:
+  stdin: {}
+pipeline:
+  threads: 1
+  processors:
+    - cache: {resource: seen, operator: add, key: '${! json(\"id\") }'}
+    - catch:
+        - mapping: 'root = deleted()'
+    - try:
+        - mapping: 'root = this'
+        - mutation: 'root.n = this.n.number()'
+        - mutation: 'root.after = true'
+output:
+  stdout: {}
+cache_resources:
+  - label: seen
+    memory: {default_ttl: 60s}
+logger: {level: ERROR, format: logfmt}
+",
+    );
+    let mut child = spawn(&cfg);
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin
+        .write_all(b"{\"id\":1,\"n\":\"1\"}\n{\"id\":2,\"n\":\"2\"}\n{\"id\":1,\"n\":\"3\"}\n{\"id\":3,\"n\":\"x\"}\n")
+        .expect("write");
+    drop(stdin);
+    let st = wait_bounded(&mut child, Duration::from_secs(30));
+    assert!(st.success(), "{st:?}");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .expect("read");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            r#"{"after":true,"id":1,"n":1}"#,
+            r#"{"after":true,"id":2,"n":2}"#,
+        ],
+        "the duplicate id 1 dropped by catch, id 3 errored inside try"
+    );
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("read");
+    assert!(err.contains("message failed processing"), "{err}");
+}
+
+/// `lint` refuses the values a hostile test found accepted: control characters in a secret
+/// (from the environment, the usual way in), a host that is not `host[:port]`, numbers out of
+/// range. Each problem is named with its place and, for numbers, the range.
+#[test]
+fn lint_refuses_control_characters_bad_hosts_and_out_of_range_numbers() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let lint = |text: &str, env: &[(&str, &str)]| {
+        let cfg = write_config(&dir, "c.yaml", text);
+        let mut cmd = Command::new(BIN);
+        cmd.arg("lint").arg(&cfg);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("lint");
+        assert_eq!(out.status.code(), Some(1), "must fail: {text}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let flexprice = |fields: &str| {
+        format!("input:\n  stdin: {{}}\noutput:\n  flexprice:\n    api_key: ${{KEY}}\n{fields}")
+    };
+    let err = lint(&flexprice(""), &[("KEY", "fp_live_abc\r\n")]);
+    assert!(
+        err.contains(":5:") && err.contains("`KEY` contains a line break"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fp_live_abc"),
+        "the secret is never quoted: {err}"
+    );
+    // Written into the file itself, as an escape.
+    let err = lint(
+        "input:\n  stdin: {}\noutput:\n  flexprice:\n    api_key: \"fp_live_abc\\r\\n\"\n",
+        &[],
+    );
+    assert!(
+        err.contains(":5:") && err.contains("the secret contains a carriage return"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("fp_live_abc"),
+        "the secret is never quoted: {err}"
+    );
+    for host in [
+        "api.example.com?x=1",
+        "api.example.com#f",
+        "me@api.example.com",
+        "api\\\\x",
+    ] {
+        let err = lint(
+            &flexprice(&format!("    api_host: '{host}'\n")),
+            &[("KEY", "k")],
+        );
+        assert!(
+            err.contains(":6:5: output.flexprice.api_host:")
+                && err.contains("is not `host[:port]`"),
+            "{host}: {err}"
+        );
+    }
+    let err = lint(&flexprice("    max_in_flight: 100000\n"), &[("KEY", "k")]);
+    assert!(err.contains("100000 is out of range: 1..=512"), "{err}");
+    for t in ["0", "-5"] {
+        let err = lint(
+            &format!("input:\n  stdin: {{}}\npipeline:\n  threads: {t}\noutput:\n  drop: {{}}\n"),
+            &[],
+        );
+        assert!(
+            err.contains(&format!(
+                "{t} is out of range: use -1 (one per core) or 1..=1024"
+            )),
+            "{err}"
+        );
+    }
+    let err = lint(
+        "input:\n  kafka:\n    addresses: [a]\n    topics: [t]\n    consumer_group: g\n    checkpoint_limit: 1000000000000\noutput:\n  drop: {}\n",
+        &[],
+    );
+    assert!(
+        err.contains(":6:5:") && err.contains("out of range: 1..=1000000"),
+        "{err}"
+    );
+}

@@ -56,8 +56,19 @@ fn event(name: &str, i: usize) -> serde_json::Value {
 
 /// Read `want` messages from partition 0 of `topic` (bounded wait): (key, JSON payload).
 fn consume(addr: &str, topic: &str, want: usize) -> Vec<(String, serde_json::Value)> {
-    let c: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", addr)
+    consume_with(
+        ClientConfig::new().set("bootstrap.servers", addr),
+        topic,
+        want,
+    )
+}
+
+fn consume_with(
+    cfg: &mut ClientConfig,
+    topic: &str,
+    want: usize,
+) -> Vec<(String, serde_json::Value)> {
+    let c: BaseConsumer = cfg
         .set("group.id", "dlq-reader")
         .set("enable.auto.commit", "false")
         .create()
@@ -152,4 +163,67 @@ fn an_unreachable_dead_letter_broker_leaves_the_failed_events_unacked() {
     );
     // Offset 2 (un-acked) and 3 (acked, but held behind it).
     assert_eq!(cp.in_flight(), 2);
+}
+
+/// The dead-letter producer has the client settings of every Kafka client of the collector:
+/// against a listener that requires SASL (PLAIN), it authenticates with `dead_letter.kafka.sasl`
+/// and the records land; with a wrong password nothing is acked (the write is retried until
+/// the stop's deadline) and the error says why.
+#[test]
+fn the_dead_letter_producer_authenticates_with_sasl() {
+    let cluster = crate::support::kafka::shared();
+    let sasl = cluster
+        .sasl_bootstrap
+        .clone()
+        .expect("the shared broker has a SASL listener");
+    create_topic(&cluster.bootstrap, "dlq-sasl", 1);
+    let s = sink();
+    let mut run = Running::start(config(
+        s.addr(),
+        json!({"addresses": [sasl], "topic": "dlq-sasl", "timeout": "10s",
+               "sasl": {"mechanism": "PLAIN", "user": "collector", "password": "collector-secret"}}),
+    ));
+    run.send(event("good", 0));
+    run.send(event("bad", 1));
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(
+        cp.acked_total(),
+        n as u64,
+        "both acked: one at the API, one on the topic"
+    );
+    let dl = consume_with(
+        ClientConfig::new()
+            .set("bootstrap.servers", &sasl)
+            .set("security.protocol", "sasl_plaintext")
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", "collector")
+            .set("sasl.password", "collector-secret"),
+        "dlq-sasl",
+        1,
+    );
+    assert_eq!(dl.len(), 1, "{dl:?}");
+    assert_eq!(dl[0].1["event"]["event_name"], "bad");
+
+    // The same with a wrong password: the record is not acknowledged, so not acked.
+    let before = s.stats().requests_single + s.stats().requests_bulk;
+    let ctl = Control::new(Duration::from_secs(3));
+    let mut run = Running::start_with(
+        config(
+            s.addr(),
+            json!({"addresses": [sasl], "topic": "dlq-sasl", "timeout": "2s",
+                   "sasl": {"mechanism": "PLAIN", "user": "collector", "password": "wrong"}}),
+        ),
+        ctl.clone(),
+    );
+    run.send(event("bad", 0));
+    crate::support::wait_until(WAIT, "the API to refuse the event", || {
+        s.stats().requests_single + s.stats().requests_bulk > before
+    });
+    ctl.request_stop();
+    let (cp, _) = run.finish(WAIT);
+    assert_eq!(
+        cp.acked_total(),
+        0,
+        "a record the broker never took is never acked"
+    );
 }

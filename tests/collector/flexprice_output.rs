@@ -325,13 +325,14 @@ fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
     let mut run = Running::start(config(
         s.addr(),
         &dlq,
-        // A's retries wait >= 1.6 s: B and C go out well before them, even on a loaded
-        // machine (with 500 ms, B once came after A's retry when other test binaries ran).
+        // A's retries wait 5 s: B and C go out well before them, even on a loaded 2-core
+        // machine (with 500 ms, B once came after A's retry when other test binaries ran;
+        // with 2 s, C once came after A's third attempt while Kafka brokers started).
         json!({"retry_max_attempts": 1, "batching": {"count": 5, "period": "10ms"},
-               "retry_backoff": {"initial_interval": "2s", "max_interval": "2s"}}),
+               "retry_backoff": {"initial_interval": "5s", "max_interval": "5s"}}),
     ));
     let failures = |k: u64| {
-        wait_until(Duration::from_secs(5), || {
+        wait_until(Duration::from_secs(15), || {
             s.stats().status_counts.get(&500).copied().unwrap_or(0) >= k
         })
     };
@@ -342,7 +343,7 @@ fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
     for i in 5..10 {
         run.send(event("api.call", i));
     }
-    assert!(wait_until(Duration::from_secs(5), || s
+    assert!(wait_until(Duration::from_secs(15), || s
         .stats()
         .events_accepted
         == 5));
@@ -350,10 +351,11 @@ fn exhausted_retries_dead_letter_with_status_body_and_attempts() {
     for i in 10..15 {
         run.send(event("api.call", i));
     }
-    assert!(wait_until(Duration::from_secs(5), || s
+    assert!(wait_until(Duration::from_secs(15), || s
         .stats()
         .events_accepted
         == 10));
+    assert!(failures(3));
     let (cp, n) = run.finish(WAIT);
     assert_eq!(
         s.stats().status_counts.get(&500),

@@ -116,19 +116,30 @@ methods! {
     "encode" ["scheme"] 1 => encoding::encode,
     "decode" ["scheme"] 1 => encoding::decode,
     "hash" ["algorithm", "key", "polynomial"] 1 => encoding::hash,
-    // Time
+    // Time (`ts_*`; the `*_timestamp*` names are Bento's deprecated spellings of the same)
     "ts_parse" ["format"] 1 => time::ts_parse,
+    "parse_timestamp" ["format"] 1 => time::ts_parse,
+    "ts_strptime" ["format"] 1 => time::ts_strptime,
+    "parse_timestamp_strptime" ["format"] 1 => time::ts_strptime,
     "ts_format" ["format", "tz"] 0 => time::ts_format,
     "format_timestamp" ["format", "tz"] 0 => time::ts_format,
+    "ts_strftime" ["format", "tz"] 1 => time::ts_strftime,
+    "format_timestamp_strftime" ["format", "tz"] 1 => time::ts_strftime,
+    "ts_tz" ["tz"] 1 => time::ts_tz,
+    "ts_round" ["duration"] 1 => time::ts_round,
+    "ts_sub" ["t2"] 1 => time::ts_sub,
     "ts_unix" [] 0 => time::ts_unix,
     "ts_unix_milli" [] 0 => time::ts_unix_milli,
     "ts_unix_micro" [] 0 => time::ts_unix_micro,
     "ts_unix_nano" [] 0 => time::ts_unix_nano,
     "format_timestamp_unix" [] 0 => time::ts_unix,
+    "format_timestamp_unix_milli" [] 0 => time::ts_unix_milli,
+    "format_timestamp_unix_micro" [] 0 => time::ts_unix_micro,
     "format_timestamp_unix_nano" [] 0 => time::ts_unix_nano,
-    "parse_timestamp" ["format"] 1 => time::ts_parse,
     "ts_add_iso8601" ["duration"] 1 => time::ts_add_iso8601,
     "ts_sub_iso8601" ["duration"] 1 => time::ts_sub_iso8601,
+    "parse_duration" [] 0 => time::parse_duration,
+    "parse_duration_iso8601" [] 0 => time::parse_duration_iso8601,
 }
 
 /// A compile-time step for a method's arguments: checks literal arguments (and may replace
@@ -147,6 +158,12 @@ pub fn prepare(name: &str) -> Option<PrepareFn> {
         "hash" => Some(encoding::prepare_hash),
         "slice" => Some(collections::prepare_slice),
         "encode" | "decode" => Some(encoding::prepare_scheme),
+        "ts_format" | "format_timestamp" | "ts_strftime" | "format_timestamp_strftime" => {
+            Some(time::prepare_tz_second)
+        }
+        "ts_tz" => Some(time::prepare_tz_first),
+        "ts_add_iso8601" | "ts_sub_iso8601" => Some(time::prepare_period),
+        "ts_sub" => Some(time::prepare_t2),
         _ => None,
     }
 }

@@ -83,6 +83,10 @@ fn default_rebalance_timeout() -> Duration {
     Duration::from_secs(60)
 }
 
+/// The most messages `checkpoint_limit` and `fetch_buffer_cap` may allow (per partition and
+/// in the pipeline's queues): beyond it the limits no longer bound memory in any useful way.
+pub const MAX_MESSAGES: usize = 1_000_000;
+
 fn yes() -> bool {
     true
 }
@@ -126,11 +130,22 @@ impl KafkaConfig {
             }
             Ok(_) => {}
         }
-        if self.checkpoint_limit == 0 {
-            p.add(format!("{path}.checkpoint_limit"), "must be at least 1");
+        for (field, v) in [
+            ("checkpoint_limit", self.checkpoint_limit),
+            ("fetch_buffer_cap", self.fetch_buffer_cap),
+        ] {
+            if !(1..=MAX_MESSAGES).contains(&v) {
+                p.add(
+                    format!("{path}.{field}"),
+                    format!("{v} is out of range: 1..={MAX_MESSAGES}"),
+                );
+            }
         }
-        if self.fetch_buffer_cap == 0 {
-            p.add(format!("{path}.fetch_buffer_cap"), "must be at least 1");
+        if self.commit_period.is_zero() {
+            p.add(
+                format!("{path}.commit_period"),
+                "must be greater than zero (offsets are committed every commit_period)",
+            );
         }
     }
 }
@@ -189,5 +204,13 @@ mod tests {
         let p =
             problems("addresses: [a]\ntopics: [t]\nconsumer_group: g\nsasl: {mechanism: PLAIN}\n");
         assert!(p.iter().any(|m| m.contains("needs a `user`")), "{p:?}");
+        let p = problems(
+            "addresses: [a]\ntopics: [t]\nconsumer_group: g\ncheckpoint_limit: 1000000000000\nfetch_buffer_cap: 0\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p.iter().all(|m| m.contains("out of range: 1..=1000000")),
+            "{p:?}"
+        );
     }
 }

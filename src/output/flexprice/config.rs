@@ -109,6 +109,54 @@ fn default_max_interval() -> Duration {
     Duration::from_secs(60)
 }
 
+/// The most parallel requests a config may ask for (each is a writer thread).
+pub const MAX_IN_FLIGHT: usize = 512;
+/// The most retries a config may ask for.
+pub const MAX_RETRIES: u32 = 1000;
+
+/// `host`, `host:port`, `[v6]` or `[v6]:port`, and nothing else: characters that would turn
+/// the URL into another one (`?`, `#`, `@`, `\`) or break the request line are refused.
+fn check_host_port(host: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "`{}` is not `host[:port]`: {why}",
+            host.escape_debug()
+        ))
+    };
+    if let Some(c) = host
+        .chars()
+        .find(|c| c.is_control() || c.is_whitespace() || matches!(c, '?' | '#' | '@' | '\\'))
+    {
+        return bad(&format!("it contains `{}`", c.escape_debug()));
+    }
+    let (name, port) = match host.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((v6, "")) => (v6, None),
+            Some((v6, tail)) => match tail.strip_prefix(':') {
+                Some(port) => (v6, Some(port)),
+                None => return bad("text after `]` must be `:port`"),
+            },
+            None => return bad("`[` without `]`"),
+        },
+        None => match host.rsplit_once(':') {
+            Some((_, _)) if host.matches(':').count() > 1 => {
+                return bad("an IPv6 address goes in brackets: `[::1]:8080`")
+            }
+            Some((name, port)) => (name, Some(port)),
+            None => (host, None),
+        },
+    };
+    if name.is_empty() {
+        return bad("the host is empty");
+    }
+    if let Some(port) = port {
+        if !port.parse::<u16>().is_ok_and(|p| p > 0) {
+            return bad(&format!("the port `{port}` is not 1..=65535"));
+        }
+    }
+    Ok(())
+}
+
 impl FlexpriceConfig {
     pub fn validate(&self, path: &str, p: &mut Problems) {
         let host = self.api_host.trim();
@@ -126,6 +174,8 @@ impl FlexpriceConfig {
                     "`{host}` has a path; give `host[:port]` only, the collector adds `/v1/events`"
                 ),
             );
+        } else if let Err(why) = check_host_port(host) {
+            p.add(format!("{path}.api_host"), why);
         }
         if self.api_key.is_empty() {
             p.add(
@@ -139,8 +189,23 @@ impl FlexpriceConfig {
                 format!("`{}` is not `http` or `https`", self.scheme),
             );
         }
-        if self.max_in_flight == 0 {
-            p.add(format!("{path}.max_in_flight"), "must be at least 1");
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            p.add(
+                format!("{path}.max_in_flight"),
+                format!(
+                    "{} is out of range: 1..={MAX_IN_FLIGHT} (each request in flight is a thread)",
+                    self.max_in_flight
+                ),
+            );
+        }
+        if self.retry_max_attempts > MAX_RETRIES {
+            p.add(
+                format!("{path}.retry_max_attempts"),
+                format!(
+                    "{} is out of range: 0..={MAX_RETRIES}",
+                    self.retry_max_attempts
+                ),
+            );
         }
         if self.batching.count > 1000 {
             p.add(
@@ -156,6 +221,38 @@ impl FlexpriceConfig {
         }
         if let Some(d) = &self.dead_letter {
             d.check(&format!("{path}.dead_letter"), p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_host_and_port_pass() {
+        for ok in [
+            "api.cloud.flexprice.io",
+            "localhost:8080",
+            "10.0.0.1:443",
+            "[::1]:8080",
+            "[fe80::1]",
+        ] {
+            assert_eq!(check_host_port(ok), Ok(()), "{ok}");
+        }
+        for (bad, why) in [
+            ("api.example.com?x=1", "`?`"),
+            ("api.example.com#frag", "`#`"),
+            ("user@api.example.com", "`@`"),
+            ("api\\example.com", "`\\\\`"),
+            ("api.example.com\r\nX-Injected: 1", "`\\r`"),
+            ("api.example.com:99999", "not 1..=65535"),
+            ("api.example.com:", "not 1..=65535"),
+            ("::1:8080", "brackets"),
+            (":8080", "host is empty"),
+        ] {
+            let e = check_host_port(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
         }
     }
 }
