@@ -223,6 +223,20 @@ pub fn families(
             m.output_dead_letter.get(),
         ),
         counter(
+            "bento_output_dead_letter_error",
+            "Failed dead-letter writes (each is retried; the events stay un-acked meanwhile).",
+            m.output_dead_letter_error.get(),
+        ),
+        family(
+            "bento_output_dead_letter_pending",
+            "Events waiting for a dead-letter write that failed and is being retried.",
+            MetricType::GAUGE,
+            vec![gauge_metric(
+                Vec::new(),
+                m.output_dead_letter_pending.get() as f64,
+            )],
+        ),
+        counter(
             "bento_batch_created",
             "Batches (request bodies) assembled by the output.",
             m.batch_created.get(),
@@ -305,6 +319,8 @@ mod tests {
         m.output_error.add(2);
         m.output_retry.add(2);
         m.output_dead_letter.add(1);
+        m.output_dead_letter_error.add(2);
+        m.output_dead_letter_pending.set(5);
         m.batch_created.add(3);
         m.output_in_flight.set(4);
         let lat = latency::Latency::new();
@@ -343,6 +359,8 @@ mod tests {
         assert_eq!(value("bento_batch_created"), 3.0);
         assert_eq!(value("bento_output_retry"), 2.0);
         assert_eq!(value("bento_output_dead_letter"), 1.0);
+        assert_eq!(value("bento_output_dead_letter_error"), 2.0);
+        assert_eq!(value("bento_output_dead_letter_pending"), 5.0);
         assert_eq!(value("bento_processor_dropped"), 1.0);
         assert_eq!(value("bento_processor_error"), 1.0);
         assert_eq!(value("bento_output_in_flight"), 4.0);

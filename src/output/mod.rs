@@ -13,6 +13,7 @@ pub mod dead_letter;
 pub mod drop;
 pub mod fallback;
 pub mod flexprice;
+mod log_limit;
 mod processed;
 pub mod retry;
 pub mod stdout;
@@ -22,6 +23,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use backoff::Backoff;
+pub use log_limit::LogLimit;
 
 use crate::pipeline::Output;
 use crate::processor::{self, ProcessorConfig};

@@ -78,8 +78,13 @@ fn write_until_done(output: &dyn Output, events: Vec<Event>, ctl: &Control) -> a
     };
     let mut pending = events;
     let mut attempt = 0u32;
+    // `/ready`: an output at work that has never delivered is not ready yet.
+    let _working = cx.health.write_started();
     loop {
         let done = output.write(pending, &cx)?;
+        if !done.delivered.is_empty() {
+            cx.health.delivered();
+        }
         Ack::ack_all(done.delivered.into_iter().map(|e| e.ack));
         drop(done.abandoned);
         if done.failed.is_empty() {

@@ -91,8 +91,10 @@ pub fn run(plan: Plan, ctl: &Control) -> anyhow::Result<Summary> {
 
     // An input without a remote end is connected once it runs; Kafka reports its own state
     // (connected once it has joined the group). Outputs start connected, as Bento's flexprice
-    // output does (its Connect never fails), so an idle collector is ready; the flexprice output
-    // reports `false` on connection errors and `true` again on the next answer.
+    // output does (its Connect never fails), so an idle collector with nothing to send is
+    // ready; an output with work is not ready until its first delivery (see
+    // `telemetry::health`). The flexprice output reports `false` on errors that are not an
+    // event's fault, with the remedy, and `true` again on the next answer that is not.
     if !input.reports_connection() {
         StageHealth::input().connected();
     }

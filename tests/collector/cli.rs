@@ -369,6 +369,40 @@ fn lint_reports_every_file_and_location() {
     );
 }
 
+/// `successful_on`, `backoff_on` and `drop_on`: a status outside 100..599, or in two lists,
+/// is refused at the item's line and column.
+#[test]
+fn lint_refuses_bad_or_overlapping_status_lists() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let cfg = write_config(
+        &dir,
+        "statuses.yaml",
+        "input:\n  stdin: {}\noutput:\n  flexprice:\n    api_key: k\n    successful_on: [200, 700]\n    backoff_on: [404]\n    drop_on:\n      - 409\n      - 404\n",
+    );
+    let out = Command::new(BIN)
+        .arg("lint")
+        .arg(&cfg)
+        .output()
+        .expect("lint");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:6:26: output.flexprice.successful_on.1: `700` is not an HTTP status",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}:10:9: output.flexprice.drop_on.1: 404 is also in `backoff_on`",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("drop_on.0"), "409 is fine: {err}");
+}
+
 #[test]
 fn echo_resolves_env_and_redacts_secrets() {
     let dir = tempfile::tempdir().expect("tmp");

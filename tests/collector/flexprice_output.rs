@@ -435,35 +435,147 @@ fn a_rejected_bulk_request_is_bisected_to_the_offending_events() {
     assert_all_acked(&cp, n);
 }
 
+/// A key the API refuses is the pipeline's fault, not the events': nothing is dead-lettered
+/// or acked, the batch is held and retried, and once the API takes the key (fixed at its side
+/// while the collector runs) everything goes through. (Before: 401 dead-lettered the whole
+/// stream at line rate.)
 #[test]
-fn a_wrong_api_key_dead_letters_with_401_without_retrying() {
-    let s = sink(Faults::default());
+fn a_refused_key_holds_the_stream_until_the_key_is_accepted() {
+    let s = ApiDouble::start(ApiDoubleConfig {
+        api_key: "not-yet-active".into(),
+        ..ApiDoubleConfig::default()
+    })
+    .expect("sink starts");
     let (_d, dlq) = tmp();
-    let mut cfg = config(
+    let mut run = Running::start(config(
         s.addr(),
         &dlq,
-        json!({"batching": {"count": 3, "period": "1h"}}),
+        json!({"batching": {"count": 3, "period": "1h"}, "retry_max_attempts": 0}),
+    ));
+    for i in 0..6 {
+        run.send(event("api.call", i));
+    }
+    // Both senders hold their batch through several refusals.
+    assert!(wait_until(Duration::from_secs(10), || s
+        .stats()
+        .rejected_401
+        >= 6));
+    assert!(
+        dead_letters(&dlq).is_empty(),
+        "a refused key dead-letters nothing"
     );
-    cfg.api_key = flexprice_collector::config::Secret::new("wrong-key");
-    let mut run = Running::start(cfg);
-    for i in 0..3 {
+    assert_eq!(run.cp.acked_total(), 0, "nothing acked while refused");
+    s.set_api_key(KEY);
+    assert!(wait_until(Duration::from_secs(5), || run.cp.watermark() == Some(6)));
+    let (cp, n) = run.finish(WAIT);
+    let st = s.stats();
+    assert_eq!(st.events_accepted, 6);
+    assert_eq!(st.unique_event_ids, 6);
+    assert!(dead_letters(&dlq).is_empty());
+    assert_all_acked(&cp, n);
+}
+
+/// Routes that are not there (404), redirects (3xx) and forbidden keys (403) are held like a
+/// refused key, whatever the retry budget; then delivered once the API answers.
+#[test]
+fn a_missing_route_a_redirect_or_forbidden_is_held_not_dead_lettered() {
+    for script in [vec![404, 404, 404], vec![301, 308], vec![403, 403]] {
+        let s = sink(Faults {
+            script: script.clone(),
+            ..Faults::default()
+        });
+        let (_d, dlq) = tmp();
+        let mut run = Running::start(config(s.addr(), &dlq, json!({"retry_max_attempts": 0})));
+        run.send(event("api.call", 0));
+        let (cp, n) = run.finish(WAIT);
+        let st = s.stats();
+        assert_eq!(st.events_accepted, 1, "{script:?}: {st:?}");
+        assert_eq!(
+            st.status_counts.values().sum::<u64>(),
+            script.len() as u64 + 1,
+            "{script:?}: each refusal retried once, then the 202"
+        );
+        assert!(dead_letters(&dlq).is_empty(), "{script:?}");
+        assert_all_acked(&cp, n);
+    }
+}
+
+/// Only the API's 202 is delivery: a 207 (or 200) from something in between, after the API
+/// stored half the batch, is resent whole. Nothing is lost; the duplicates carry the same
+/// `event_id` and timestamp. (Before: the 207 acked all of it, half never stored.)
+#[test]
+fn a_2xx_that_is_not_202_is_resent_whole() {
+    let s = sink(Faults {
+        script: vec![207, 200],
+        injected_stores: 0.5,
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(
+        s.addr(),
+        &dlq,
+        json!({"batching": {"count": 10, "period": "1h"}, "retry_max_attempts": 0}),
+    ));
+    for i in 0..10 {
         run.send(event("api.call", i));
     }
     let (cp, n) = run.finish(WAIT);
     let st = s.stats();
-    assert_eq!(st.rejected_401, 1, "one request, no retry");
-    assert_eq!(st.events_accepted, 0);
-    let dl = dead_letters(&dlq);
-    assert_eq!(dl.len(), 3);
-    assert!(dl.iter().all(|d| d["status"] == 401));
-    assert!(dl[0]["response"]
-        .as_str()
-        .is_some_and(|r| r.contains("Unauthorized")));
-    let text = std::fs::read_to_string(&dlq).expect("dlq");
-    assert!(
-        !text.contains("wrong-key"),
-        "the api key must never be written out"
+    assert_eq!(st.status_counts.get(&207), Some(&1));
+    assert_eq!(st.status_counts.get(&200), Some(&1));
+    assert_eq!(st.status_counts.get(&202), Some(&1));
+    assert_eq!(st.unique_event_ids, 10, "every event stored: {st:?}");
+    assert_eq!(
+        st.duplicate_events, 10,
+        "5 after the 207 and 5 after the 200"
     );
+    assert!(dead_letters(&dlq).is_empty());
+    assert_all_acked(&cp, n);
+}
+
+/// `successful_on`, `backoff_on` and `drop_on` move statuses out of their built-in class.
+#[test]
+fn status_lists_choose_what_a_status_means() {
+    // 200 as success: acked as delivered on that answer.
+    let s = sink(Faults {
+        script: vec![200],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(s.addr(), &dlq, json!({"successful_on": [200]})));
+    run.send(event("api.call", 0));
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(s.stats().status_counts.values().sum::<u64>(), 1);
+    assert!(dead_letters(&dlq).is_empty());
+    assert_all_acked(&cp, n);
+
+    // 409 dropped: dead-lettered at once, no retry.
+    let s = sink(Faults {
+        script: vec![409],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(s.addr(), &dlq, json!({"drop_on": [409]})));
+    run.send(event("api.call", 0));
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(s.stats().status_counts.values().sum::<u64>(), 1);
+    let dl = dead_letters(&dlq);
+    assert_eq!(dl.len(), 1);
+    assert_eq!(dl[0]["status"], 409);
+    assert_all_acked(&cp, n);
+
+    // 404 backed off: retried as a transient failure (the retry budget applies to it).
+    let s = sink(Faults {
+        script: vec![404],
+        ..Faults::default()
+    });
+    let (_d, dlq) = tmp();
+    let mut run = Running::start(config(s.addr(), &dlq, json!({"backoff_on": [404]})));
+    run.send(event("api.call", 0));
+    let (cp, n) = run.finish(WAIT);
+    assert_eq!(s.stats().status_counts.get(&404), Some(&1));
+    assert_eq!(s.stats().events_accepted, 1);
+    assert!(dead_letters(&dlq).is_empty());
     assert_all_acked(&cp, n);
 }
 

@@ -664,3 +664,73 @@ shutdown_timeout: 2s
     );
     c.kill();
 }
+
+/// `/ready` is not optimistic: ready while idle (nothing to send), not ready once there is
+/// work and nothing has been delivered yet, not ready while a request has waited more than
+/// half its timeout (a hanging API looks connected), ready again after the answer. Before,
+/// it answered OK before any request had succeeded and while requests hung.
+#[test]
+fn ready_waits_for_a_first_delivery_and_not_on_a_hanging_request() {
+    use flexprice_api_double::{ApiDouble, ApiDoubleConfig, Faults};
+    let sink = ApiDouble::start(ApiDoubleConfig {
+        api_key: "k-ready".into(),
+        faults: Faults {
+            latency: Duration::from_secs(3),
+            ..Faults::default()
+        },
+        ..ApiDoubleConfig::default()
+    })
+    .expect("sink");
+    let dead = tempfile::tempdir().expect("tmp");
+    let config = format!(
+        r#"http: {{address: "127.0.0.1:0"}}
+input:
+  stdin: {{}}
+output:
+  flexprice:
+    api_host: "{}"
+    api_key: k-ready
+    scheme: http
+    timeout: 4s
+    dead_letter: {{path: "{}"}}
+logger: {{level: INFO, format: logfmt, progress_period: 0s}}
+shutdown_timeout: 1s
+"#,
+        sink.addr(),
+        dead.path().join("dl.jsonl").display()
+    );
+    let mut c = Collector::start(&config, &[], &[]);
+    let url = format!("http://{}/ready", http_addr_logfmt(&mut c));
+    // Poll /ready until its body holds `want` (or, for "OK", it answers 200).
+    let until = |want: &str| {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let r = get(&url);
+            if (want == "OK" && r.0 == 200) || (r.0 == 503 && r.1.contains(want)) {
+                return r;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "/ready never said {want:?}: {r:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20)); // polling an endpoint
+        }
+    };
+    assert_eq!(until("OK"), (200, "OK".to_string()), "idle: ready");
+
+    c.feed(GOOD);
+    let (_, body) = until("has not delivered anything yet");
+    assert!(body.starts_with("output"), "{body}");
+    let (_, body) = until("output request unanswered for");
+    assert!(body.contains("half of its 4 s timeout"), "{body}");
+    until("OK");
+    assert_eq!(sink.stats().events_accepted, 1);
+
+    // Delivered before, yet a request that hangs now is not ready.
+    c.feed(GOOD);
+    until("output request unanswered for");
+    until("OK");
+    assert_eq!(sink.stats().events_accepted, 2);
+    let (status, _) = c.finish();
+    assert!(status.success());
+}

@@ -169,6 +169,16 @@ pub fn injected(status: u16) -> ApiError {
     }
 }
 
+/// Body for an injected status after `stored` events were accepted (`injected_stores`).
+pub fn stored_part(status: u16, stored: usize) -> ApiError {
+    ApiError {
+        status,
+        body: format!(
+            r#"{{"message":"injected fault (flexprice-api-double): {stored} events stored, then {status}"}}"#
+        ),
+    }
+}
+
 pub fn rejected_name(name: &str) -> ApiError {
     validation(
         "Request validation failed",

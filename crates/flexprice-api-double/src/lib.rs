@@ -186,6 +186,12 @@ pub struct Faults {
     /// 400 at the first bad one: the events before it are accepted (counted) before the 400.
     /// Off by default: the double then validates the whole request before counting any event.
     pub partial_bulk: bool,
+    /// With an injected status (`script`, `error_rate`): the fraction (0..=1) of the
+    /// request's events, the first ones, that are accepted (counted, recorded) before the
+    /// injected status is answered. Models a gateway's 207 after the API stored half, or a
+    /// 5xx after a partial publish. A single event is stored when the fraction is above 0.
+    /// 0 (the default): an injected status counts nothing.
+    pub injected_stores: f64,
 }
 
 /// A snapshot of what the double saw. Counters only grow.
@@ -299,7 +305,8 @@ struct Counted {
 }
 
 struct Shared {
-    api_key: String,
+    /// The only `x-api-key` accepted; [`ApiDouble::set_api_key`] changes it.
+    api_key: Mutex<String>,
     faults: Mutex<FaultState>,
     counted: Mutex<Counted>,
     in_flight: AtomicU64,
@@ -344,7 +351,7 @@ impl ApiDouble {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0x5eed);
         let shared = Arc::new(Shared {
-            api_key: cfg.api_key,
+            api_key: Mutex::new(cfg.api_key),
             faults: Mutex::new(FaultState {
                 faults: Arc::new(cfg.faults),
                 script_pos: 0,
@@ -378,6 +385,12 @@ impl ApiDouble {
 
     pub fn stats(&self) -> Stats {
         self.shared.stats()
+    }
+
+    /// Accept this `x-api-key` from now on (and refuse the old one): a key fixed at the API
+    /// side, e.g. a tenant's key re-activated, while the collector keeps running.
+    pub fn set_api_key(&self, key: &str) {
+        *self.shared.api_key.lock() = key.to_string();
     }
 
     /// Replace the faults; a new `script` starts from its first status.
@@ -619,15 +632,20 @@ fn event_request(
     if !delay.is_zero() {
         std::thread::sleep(delay);
     }
-    if let Some(status) = scripted.or_else(|| sh.injected_status(f)) {
-        let mut r = api_response(api::injected(status), false);
-        if matches!(status, 429 | 503) {
-            r.retry_after = f.retry_after;
-        }
+    let injected = scripted.or_else(|| sh.injected_status(f));
+    if let Some(status) = injected {
         sh.counted.lock().stats.injected_errors += 1;
-        return r;
+        if f.injected_stores <= 0.0 {
+            let mut r = api_response(api::injected(status), false);
+            if matches!(status, 429 | 503) {
+                r.retry_after = f.retry_after;
+            }
+            return r;
+        }
     }
-    if head.api_key.as_deref() != Some(sh.api_key.as_str()) {
+    // Part of the request is stored before the injected status (`injected_stores`).
+    let stores = injected.map(|status| (status, f.injected_stores.min(1.0)));
+    if head.api_key.as_deref() != Some(sh.api_key.lock().as_str()) {
         // An undrained oversized body cannot be skipped: close after answering.
         let close = matches!(body, Body::TooLarge { drained: false });
         return api_response(api::unauthorized(), close);
@@ -640,10 +658,11 @@ fn event_request(
     let raw = sh.record.as_ref().map(|_| body.clone());
     let scratch = permit.scratch();
     let mut tape = std::mem::replace(&mut scratch.tape, simd_json::Tape(Vec::new())).reset();
+    let fraction = stores.map(|(_, fraction)| fraction);
     let result = match simd_json::fill_tape(&mut body, &mut scratch.buffers, &mut tape) {
         Err(_) => Err((api::invalid_payload(), 0)),
-        Ok(()) if route == Route::Single => single(sh, &tape.0, f),
-        Ok(()) => bulk(sh, &tape.0, f),
+        Ok(()) if route == Route::Single => single(sh, &tape.0, f, fraction),
+        Ok(()) => bulk(sh, &tape.0, f, fraction),
     };
     scratch.tape = tape.reset();
     drop(permit);
@@ -652,7 +671,10 @@ fn event_request(
             if let (Some(rec), Some(raw)) = (&sh.record, raw) {
                 sh.record(rec, &raw, route == Route::Bulk, accepted.count);
             }
-            Response::json(202, accepted.body)
+            match stores {
+                Some((status, _)) => api_response(api::stored_part(status, accepted.count), false),
+                None => Response::json(202, accepted.body),
+            }
         }
         Err((e, prefix)) => {
             if prefix > 0 {
@@ -673,11 +695,23 @@ struct Accepted {
 /// Err carries the rejection and how many events were accepted before it (`partial_bulk`).
 type Outcome = Result<Accepted, (api::ApiError, usize)>;
 
-fn single(sh: &Shared, nodes: &[simd_json::Node<'_>], f: &Faults) -> Outcome {
+/// `fraction`: the part of the events to accept (`injected_stores`); `None`: all.
+fn single(
+    sh: &Shared,
+    nodes: &[simd_json::Node<'_>],
+    f: &Faults,
+    fraction: Option<f64>,
+) -> Outcome {
     let e = api::parse_single(nodes).map_err(|err| (err, 0))?;
     let name = e.event_name.unwrap_or_default();
     if f.reject_event_names.iter().any(|r| r == name) {
         return Err((api::rejected_name(name), 0));
+    }
+    if fraction.is_some_and(|x| x <= 0.0) {
+        return Ok(Accepted {
+            body: String::new(),
+            count: 0,
+        });
     }
     let id = sh.accept(std::iter::once(e.event_id), Route::Single);
     Ok(Accepted {
@@ -689,7 +723,7 @@ fn single(sh: &Shared, nodes: &[simd_json::Node<'_>], f: &Faults) -> Outcome {
     })
 }
 
-fn bulk(sh: &Shared, nodes: &[simd_json::Node<'_>], f: &Faults) -> Outcome {
+fn bulk(sh: &Shared, nodes: &[simd_json::Node<'_>], f: &Faults, fraction: Option<f64>) -> Outcome {
     let mut events = Vec::new();
     // Validate everything before counting anything: the real API's bulk_publish_enabled mode.
     // Its default mode publishes one by one and fails at the first bad event with the earlier
@@ -717,13 +751,19 @@ fn bulk(sh: &Shared, nodes: &[simd_json::Node<'_>], f: &Faults) -> Outcome {
             let prefix = if f.partial_bulk { bad } else { 0 };
             (prefix, Err((err, prefix)))
         }
-        None => (
-            events.len(),
-            Ok(Accepted {
-                body: r#"{"message":"Events accepted for processing"}"#.into(),
-                count: events.len(),
-            }),
-        ),
+        None => {
+            let n = match fraction {
+                Some(x) => ((events.len() as f64 * x).ceil() as usize).min(events.len()),
+                None => events.len(),
+            };
+            (
+                n,
+                Ok(Accepted {
+                    body: r#"{"message":"Events accepted for processing"}"#.into(),
+                    count: n,
+                }),
+            )
+        }
     };
     if accept > 0 {
         sh.accept(events[..accept].iter().map(|e| e.event_id), Route::Bulk);

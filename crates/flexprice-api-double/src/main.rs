@@ -52,6 +52,10 @@ struct Args {
     /// API's default mode does)
     #[argh(switch)]
     partial_bulk: bool,
+    /// with an injected status: the fraction of a request's events (the first ones) stored
+    /// before it is answered, e.g. 0.5 with --script 207 for a 207 that stored half
+    #[argh(option, default = "0.0")]
+    injected_stores: f64,
     /// start an outage this long after startup: every event request answered --outage-status
     /// (with --retry-after) for --outage-for, then normal again
     #[argh(option, from_str_fn(dur))]
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
         reject_event_names: args.reject_event_name,
         slow_drain: args.slow_drain,
         partial_bulk: args.partial_bulk,
+        injected_stores: args.injected_stores,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (None, None) => None,

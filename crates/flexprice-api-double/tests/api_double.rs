@@ -127,6 +127,72 @@ fn missing_or_wrong_key_is_401() {
     assert_eq!((s.rejected_401, s.events_accepted), (4, 0));
 }
 
+/// A key fixed at the API side while clients run: the new one is taken, the old refused.
+#[test]
+fn the_accepted_key_can_change_while_running() {
+    let sink = start(Faults::default());
+    let a = agent();
+    let r = post(
+        &a,
+        sink.addr(),
+        "/v1/events",
+        Some("new-key"),
+        event("k1").as_bytes(),
+    );
+    assert_eq!(r.status, 401);
+    sink.set_api_key("new-key");
+    let r = post(
+        &a,
+        sink.addr(),
+        "/v1/events",
+        Some("new-key"),
+        event("k1").as_bytes(),
+    );
+    assert_eq!(r.status, 202);
+    let r = post(&a, sink.addr(), "/v1/events", KEY, event("k2").as_bytes());
+    assert_eq!(r.status, 401, "the old key is refused");
+    assert_eq!(sink.stats().unique_event_ids, 1);
+}
+
+/// `injected_stores`: an injected status after part of the request was stored (a 207 after
+/// half), the stored events counted and recorded; without it an injected status stores
+/// nothing.
+#[test]
+fn an_injected_status_can_follow_a_partial_store() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let record = dir.path().join("accepted.jsonl");
+    let sink = ApiDouble::start(ApiDoubleConfig {
+        faults: Faults {
+            script: vec![207, 503],
+            injected_stores: 0.5,
+            ..Faults::default()
+        },
+        record: Some(record.clone()),
+        ..ApiDoubleConfig::default()
+    })
+    .expect("sink starts");
+    let a = agent();
+    let body = bulk((0..5).map(|i| format!("p{i}")));
+    let r = post(&a, sink.addr(), "/v1/events/bulk", KEY, body.as_bytes());
+    assert_eq!(r.status, 207);
+    assert!(r.body.contains("3 events stored"), "{}", r.body);
+    let r = post(&a, sink.addr(), "/v1/events", KEY, event("s1").as_bytes());
+    assert_eq!(r.status, 503);
+    let s = sink.stats();
+    assert_eq!((s.events_accepted, s.injected_errors), (4, 2));
+    assert_eq!(sink.accepted_ids(), ["p0", "p1", "p2", "s1"]);
+    sink.set_faults(Faults {
+        script: vec![207],
+        ..Faults::default()
+    });
+    let r = post(&a, sink.addr(), "/v1/events/bulk", KEY, body.as_bytes());
+    assert_eq!(r.status, 207);
+    assert_eq!(sink.stats().events_accepted, 4, "nothing stored by default");
+    drop(sink);
+    let lines = std::fs::read_to_string(&record).expect("record");
+    assert_eq!(lines.lines().count(), 4, "{lines}");
+}
+
 #[test]
 fn single_event_202_with_given_or_generated_id() {
     let sink = start(Faults::default());

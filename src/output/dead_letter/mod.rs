@@ -3,7 +3,10 @@
 //! processing, each as a record saying why. It is the last output of a fallback: it only
 //! answers "delivered" once a record is durable (fsync'd, or acknowledged by every in-sync
 //! replica), and keeps retrying a failed write with backoff, so the partition's commit point
-//! waits for it instead of moving past an event that exists nowhere.
+//! waits for it instead of moving past an event that exists nowhere. While writes fail,
+//! `/ready` says why, `bento_output_dead_letter_error` counts the failed attempts and
+//! `bento_output_dead_letter_pending` the events waiting; the error is logged at once and
+//! then once a minute.
 
 mod sink;
 
@@ -14,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use sink::{truncate, DeadLetterSink, Payload, Record};
 
-use super::Backoff;
+use super::{Backoff, LogLimit};
 use crate::config::{Duration, Problems};
 use crate::kafka::{Client, Sasl, Tls};
 use crate::pipeline::telemetry::metrics;
@@ -111,13 +114,18 @@ impl DeadLetter {
             }
             (None, None) => anyhow::bail!("dead_letter: set `path` or `kafka`"),
         };
-        Ok(DeadLetterOutput { sink })
+        Ok(DeadLetterOutput {
+            sink,
+            log: LogLimit::per_minute(),
+        })
     }
 }
 
 /// Writes each event it is given as a dead-letter record.
 pub struct DeadLetterOutput {
     sink: DeadLetterSink,
+    /// Failed writes are retried every few seconds by every writer: log them once a minute.
+    log: LogLimit,
 }
 
 /// How long a failed dead-letter write waits before it is tried again, at first and at most.
@@ -145,6 +153,8 @@ impl Output for DeadLetterOutput {
             return Ok(Delivery::default());
         }
         let records: Vec<Record<'_>> = events.iter().map(record).collect();
+        let n = records.len() as u64;
+        let m = metrics::get();
         let backoff = Backoff {
             initial: RETRY_FIRST,
             max: RETRY_MAX,
@@ -152,11 +162,25 @@ impl Output for DeadLetterOutput {
             max_retries: 0,
         };
         let mut attempt = 0u32;
+        // The events are counted as waiting from their first failed write until they are
+        // written or abandoned.
+        let mut waiting = false;
         loop {
             attempt += 1;
             match self.sink.write(&records) {
                 Ok(()) => {
-                    metrics::get().output_dead_letter.add(records.len() as u64);
+                    m.output_dead_letter.add(n);
+                    cx.health.dead_letter_ok();
+                    if waiting {
+                        m.output_dead_letter_pending.sub(n);
+                        self.log.clear();
+                        tracing::info!(
+                            dead_letter = %self.sink.describe(),
+                            events = n,
+                            attempts = attempt,
+                            "dead-letter write succeeded after failed attempts"
+                        );
+                    }
                     for r in &records {
                         tracing::warn!(reason = %r.reason, position = %r.origin.position, dead_letter = %self.sink.describe(), "event dead-lettered");
                     }
@@ -164,16 +188,30 @@ impl Output for DeadLetterOutput {
                     return Ok(Delivery::delivered(events));
                 }
                 Err(e) => {
+                    m.output_dead_letter_error.inc();
+                    if !waiting {
+                        waiting = true;
+                        m.output_dead_letter_pending.add(n);
+                    }
+                    cx.health.dead_letter_failing(&format!(
+                        "cannot write to `{}`: {e}; the events wait un-acked (their partitions do not commit past them) and the write is retried",
+                        self.sink.describe()
+                    ));
                     let wait = backoff.delay(attempt, None);
-                    tracing::error!(
-                        error = %e,
-                        dead_letter = %self.sink.describe(),
-                        events = records.len(),
-                        attempt,
-                        wait_ms = wait.as_millis() as u64,
-                        "cannot write dead-letter records; retrying (the events stay un-acked meanwhile)"
-                    );
+                    if self.log.allow(&e.to_string()) {
+                        tracing::error!(
+                            error = %e,
+                            dead_letter = %self.sink.describe(),
+                            events = n,
+                            attempt,
+                            wait_ms = wait.as_millis() as u64,
+                            "cannot write dead-letter records; retrying (the events stay un-acked meanwhile; logged once a minute while it lasts)"
+                        );
+                    } else {
+                        tracing::debug!(error = %e, dead_letter = %self.sink.describe(), attempt, "dead-letter write failed again");
+                    }
                     if !cx.control.wait(wait) {
+                        m.output_dead_letter_pending.sub(n);
                         drop(records);
                         return Ok(Delivery::abandoned(events));
                     }

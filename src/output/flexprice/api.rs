@@ -4,21 +4,29 @@
 //! A retrying batch keeps its sender thread busy, so retries count against `max_in_flight`
 //! instead of piling up new requests (the retry storms and memory blow-ups seen in other
 //! Kafka→HTTP pipelines). Every event of a batch ends in exactly one of three ways: delivered
-//! after a 2xx, failed (with the reason, for the fallback: the dead-letter target), or
-//! abandoned when the shutdown deadline passes, to be redelivered on the next start.
+//! after a success (202, or a status in `successful_on`; nothing else), failed (with the
+//! reason, for the fallback: the dead-letter target), or abandoned when the shutdown deadline
+//! passes, to be redelivered on the next start.
+//!
+//! Only the events' own faults fail them: a rejection that names them (400/422 with the API's
+//! error, 413 once bisected down to the event, `drop_on`), or a batch the API keeps failing
+//! while it takes other requests (the retry budget, below). The pipeline's faults (a refused
+//! key, a wrong route or host, a redirect, TLS, a refused connection) and outages hold the
+//! batch instead: it is retried at the capped interval, the senders fill, the input pauses
+//! its partitions and keeps polling (so the group keeps us), the backlog waits in Kafka, and
+//! `/ready` says what to fix. Dead-lettering them would turn a typo in a config into a manual
+//! replay of the whole stream.
 //!
 //! The retry budget (`retry_max_attempts`, `retry_backoff.max_elapsed_time`) exists to stop a
-//! batch the API keeps failing *because of that batch* from blocking a sender for ever. An
-//! outage is different: when the API accepts nothing at all, dead-lettering would turn a
-//! transient outage into a manual replay of everything that passed by, while Kafka could
-//! simply keep the backlog (the input pauses its partitions and keeps polling, so the group
-//! keeps us). So a failed attempt spends the budget only when the API has meanwhile accepted
-//! a request that was *sent after this batch's previous failure* (the API is up for others,
-//! so this batch is the problem). Requests that were already in flight when an outage began
-//! and still got their 202 prove nothing about the API now, hence "sent after". While the API
-//! accepts nothing, the batch is held and retried at the capped interval. A 429 never spends
-//! the budget: throttling says "slower", never "this batch is bad". A stop still ends the
-//! wait at `shutdown_timeout`, leaving the batch un-acked for redelivery.
+//! batch the API keeps failing *because of that batch* from blocking a sender for ever. So a
+//! transient failure spends the budget only when the API has meanwhile accepted a request
+//! that was *sent after this batch's previous failure* (the API is up for others, so this
+//! batch is the problem). Requests that were already in flight when an outage began and
+//! still got their 202 prove nothing about the API now, hence "sent after". While the API
+//! accepts nothing, the batch is held. A 429 never spends the budget: throttling says
+//! "slower", never "this batch is bad"; nor does a 2xx that is not a success (a 207 from a
+//! gateway says "stored some", not "refused these"). A stop still ends the wait at
+//! `shutdown_timeout`, leaving the batch un-acked for redelivery.
 //!
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,10 +34,10 @@ use std::time::{Duration, Instant};
 
 use super::batch::Batch;
 use super::encode::EventEncoder;
-use super::retry::{classify, parse_retry_after, Class};
+use super::retry::{self, parse_retry_after, Class, Statuses};
 use crate::config::Secret;
 use crate::output::dead_letter::truncate;
-use crate::output::Backoff;
+use crate::output::{Backoff, LogLimit};
 use crate::pipeline::telemetry::{latency, metrics};
 use crate::pipeline::{BatchPolicy, Body, Delivery, Encoder, Event, Failure, Output, WriteContext};
 
@@ -53,8 +61,14 @@ pub struct FlexpriceApi {
     /// Reference point for [`FlexpriceApi::last_accepted_sent`].
     pub epoch: Instant,
     /// When (nanoseconds after `epoch`) the most recently sent request that the API accepted
-    /// (2xx) was sent, by any writer: tells an outage from a batch-specific failure.
+    /// was sent, by any writer: tells an outage from a batch-specific failure.
     pub last_accepted_sent: AtomicU64,
+    /// What each answer means (`successful_on`, `backoff_on`, `drop_on`).
+    pub statuses: Statuses,
+    /// The per-request timeout: `/ready` turns false for a request older than half of it.
+    pub timeout: Duration,
+    /// A held batch is retried by every sender: its error is logged once a minute.
+    pub held_log: LogLimit,
 }
 
 /// The result of one HTTP attempt.
@@ -66,12 +80,19 @@ struct Attempt {
     status: Option<u16>,
     body: String,
     retry_after: Option<Duration>,
+    class: Class,
+    /// What happened, for logs and dead-letter records: `HTTP 503` or the transport error.
+    what: String,
+    /// For a held attempt: what to fix (shown by `/ready`, logged).
+    remedy: Option<String>,
 }
 
 /// How a batch's attempts ended.
 enum Outcome {
     Accepted,
-    /// Given up, with why.
+    /// The API refused these events: bisected when there are several, else dead-lettered.
+    Rejected(Failure),
+    /// Given up (retry budget spent), with why.
     Failed(Failure),
     /// The shutdown deadline passed: leave un-acked.
     Abandoned,
@@ -136,14 +157,11 @@ impl FlexpriceApi {
                 latency::record_delivered(batch.items.iter().map(|i| &i.event.origin));
                 done.delivered.extend(batch.into_events());
             }
-            Outcome::Failed(Failure {
-                status: Some(status @ (400 | 413)),
-                ..
-            }) if batch.bulk && batch.len() > 1 => {
+            Outcome::Rejected(f) if batch.bulk && batch.len() > 1 => {
                 // One bad event must not sink its neighbours: split and resend each half,
                 // until the offenders stand alone and fail with the API's reason.
                 tracing::warn!(
-                    status,
+                    status = f.status.map(i64::from).unwrap_or(-1),
                     events = batch.len(),
                     "bulk request rejected; splitting it to isolate the rejected events"
                 );
@@ -151,7 +169,7 @@ impl FlexpriceApi {
                 self.deliver(a, cx, done);
                 self.deliver(b, cx, done);
             }
-            Outcome::Failed(f) => {
+            Outcome::Rejected(f) | Outcome::Failed(f) => {
                 let body = f.response.as_deref().unwrap_or("");
                 tracing::error!(
                     status = f.status.map(i64::from).unwrap_or(-1),
@@ -192,40 +210,76 @@ impl FlexpriceApi {
         // The API must accept a request sent after this for a failure to be charged.
         let mut last_failure = self.since_epoch(first);
         let mut holding = false;
+        // Held for the pipeline's fault at least once (logged when it ends).
+        let mut refused = false;
         loop {
             attempts += 1;
             let a = self.send_once(batch, cx);
-            let (class, what) = match a.status {
-                Some(s) => (classify(s), format!("HTTP {s}")),
-                None => (Class::Transient, a.body.clone()),
-            };
-            match class {
+            let what = &a.what;
+            match a.class {
                 Class::Accepted => {
                     self.note_accepted(&a);
+                    if refused {
+                        self.held_log.clear();
+                        tracing::info!(
+                            attempts,
+                            events = batch.len(),
+                            "the Flexprice API accepts the held batch: delivery resumes"
+                        );
+                    }
                     return Outcome::Accepted;
                 }
-                Class::AcceptedUnexpected => {
-                    self.note_accepted(&a);
-                    tracing::warn!(
-                        status = a.status.unwrap_or(0),
-                        "Flexprice API answered with an unexpected 2xx (expected 202); treating the events as accepted"
-                    );
-                    return Outcome::Accepted;
-                }
-                Class::Permanent => {
+                Class::Rejected => {
                     m.output_error.inc();
-                    return Outcome::Failed(Failure {
+                    return Outcome::Rejected(Failure {
                         reason: format!("rejected by the API ({what}); not retried"),
                         status: a.status,
                         response: Some(a.body),
                         attempts,
                     });
                 }
+                Class::Held => {
+                    // The pipeline's fault: never charged, never dead-lettered.
+                    m.output_error.inc();
+                    refused = true;
+                    let remedy = a.remedy.as_deref().unwrap_or(what);
+                    let wait = self.retry.delay(attempts, a.retry_after);
+                    if self.held_log.allow(remedy) {
+                        tracing::error!(
+                            problem = remedy,
+                            error = %what,
+                            response = truncate(&a.body, MAX_RESPONSE_LOG),
+                            attempt = attempts,
+                            events = batch.len(),
+                            "the Flexprice API refuses the pipeline, not the events: the batch is held and \
+                             retried (never dead-lettered) until this is fixed; Kafka keeps the backlog \
+                             (logged once a minute while it lasts)"
+                        );
+                    } else {
+                        tracing::debug!(problem = remedy, attempt = attempts, "batch still held");
+                    }
+                    if !cx.control.wait(wait) {
+                        return Outcome::Abandoned;
+                    }
+                    m.output_retry.inc();
+                }
                 Class::Transient => {
                     m.output_error.inc();
+                    let other_2xx = a.status.is_some_and(|s| (200..300).contains(&s));
+                    if other_2xx {
+                        tracing::warn!(
+                            status = a.status.unwrap_or(0),
+                            response = truncate(&a.body, MAX_RESPONSE_LOG),
+                            events = batch.len(),
+                            "the Flexprice API answered a 2xx that is not its success (202): the events may \
+                             not all be stored, so the whole request is sent again (same event_id and \
+                             timestamp: duplicates collapse); list the status in successful_on if it means success"
+                        );
+                    }
                     let api_up = self.last_accepted_sent.load(Ordering::Acquire) > last_failure;
                     last_failure = self.since_epoch(Instant::now());
-                    let charge = api_up && a.status != Some(429);
+                    // Neither throttling nor a 2xx says "this batch is bad".
+                    let charge = api_up && a.status != Some(429) && !other_2xx;
                     if charge {
                         charged += 1;
                     }
@@ -288,6 +342,7 @@ impl FlexpriceApi {
             &self.single_url
         };
         m.output_in_flight.inc();
+        let in_flight = cx.health.request_sent(self.timeout);
         let started = Instant::now();
         let res = self
             .agent
@@ -298,11 +353,14 @@ impl FlexpriceApi {
         let out = match res {
             Ok(mut resp) => {
                 let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(parse_retry_after);
+                let header = |name: &str| {
+                    resp.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                let retry_after = header("retry-after").as_deref().and_then(parse_retry_after);
+                let location = header("location");
                 // Reading the whole (bounded) body returns the connection to the pool.
                 let body = resp
                     .body_mut()
@@ -312,27 +370,54 @@ impl FlexpriceApi {
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or_default();
                 latency::record_batch(started.elapsed());
+                let class = self.statuses.classify(status, &body);
                 Attempt {
                     sent: started,
                     status: Some(status),
-                    body,
                     retry_after,
+                    class,
+                    what: format!("HTTP {status}"),
+                    remedy: (class == Class::Held)
+                        .then(|| retry::remedy(status, url, location.as_deref())),
+                    body,
                 }
             }
-            Err(e) => Attempt {
-                sent: started,
-                status: None,
-                body: format!("request failed: {e}"),
-                retry_after: None,
-            },
+            Err(e) => {
+                let (class, remedy) = retry::transport(&e, host_of(url));
+                Attempt {
+                    sent: started,
+                    status: None,
+                    body: format!("request failed: {e}"),
+                    retry_after: None,
+                    class,
+                    what: format!("request failed: {e}"),
+                    remedy,
+                }
+            }
         };
+        drop(in_flight);
         m.output_in_flight.dec();
-        // Readiness: the API answered (anything but a server error) = connected.
-        match out.status {
-            Some(s) if s < 500 => cx.health.connected(),
-            Some(s) => cx.health.disconnected(&format!("POST {url}: HTTP {s}")),
-            None => cx.health.disconnected(&format!("POST {url}: {}", out.body)),
+        // Readiness: connected unless the answer says the API is away or refuses the
+        // pipeline (throttling and rejected events are the API working).
+        match (&out.class, out.status) {
+            (Class::Held, _) => {
+                let why = out.remedy.as_deref().unwrap_or(&out.what);
+                cx.health.disconnected(why);
+            }
+            (Class::Transient, Some(s)) if s >= 500 || (200..300).contains(&s) => {
+                cx.health.disconnected(&format!("POST {url}: HTTP {s}"));
+            }
+            (Class::Transient, None) => {
+                cx.health.disconnected(&format!("POST {url}: {}", out.body));
+            }
+            _ => cx.health.connected(),
         }
         out
     }
+}
+
+/// `host[:port]` of a URL, for messages.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
 }

@@ -34,6 +34,24 @@ pub struct FlexpriceConfig {
     pub dead_letter: Option<DeadLetter>,
     #[serde(default)]
     pub tls: ApiTls,
+    /// Statuses that mean the API took the events, besides 202 (the only success the
+    /// Flexprice API answers on its ingest routes), e.g. `[200]` behind a gateway that
+    /// rewrites it. Any other 2xx is not delivery: the request is resent whole. Bento's
+    /// `http_client` field of the same name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub successful_on: Vec<u16>,
+    /// Statuses retried with backoff (the retry budget applies while the API accepts other
+    /// requests), besides the built-in 408, 429, 5xx and 2xx other than success. E.g. `[404]`
+    /// to retry a route that a deployment brings up late. Bento's `backoff_on`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backoff_on: Vec<u16>,
+    /// Statuses that dead-letter the events without a retry (a bulk request is bisected to
+    /// the events the status is about), besides the built-in 400 and 422 carrying the API's
+    /// JSON error and 413. Every status no list names and no built-in class covers (401,
+    /// 403, 404, 3xx, …) is the pipeline's fault: the batch is held and retried until it
+    /// goes through, and `/ready` says what to fix. Bento's `drop_on`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop_on: Vec<u16>,
 }
 
 /// Bento's batch policy. All zero = no batching (one event per `POST /v1/events`).
@@ -221,6 +239,40 @@ impl FlexpriceConfig {
         }
         if let Some(d) = &self.dead_letter {
             d.check(&format!("{path}.dead_letter"), p);
+        }
+        self.check_statuses(path, p);
+    }
+
+    /// Every status is an HTTP status, and in one list at most.
+    fn check_statuses(&self, path: &str, p: &mut Problems) {
+        let lists: [(&str, &[u16]); 3] = [
+            ("successful_on", &self.successful_on),
+            ("backoff_on", &self.backoff_on),
+            ("drop_on", &self.drop_on),
+        ];
+        for (n, (name, list)) in lists.iter().enumerate() {
+            for (i, &status) in list.iter().enumerate() {
+                let at = format!("{path}.{name}.{i}");
+                if !(100..=599).contains(&status) {
+                    p.add(at, format!("`{status}` is not an HTTP status (100 to 599)"));
+                } else if let Some((other, _)) =
+                    lists[..n].iter().find(|(_, l)| l.contains(&status))
+                {
+                    p.add(
+                        at,
+                        format!("{status} is also in `{other}`; a status can be in one list only"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The status lists, for classifying answers.
+    pub fn statuses(&self) -> super::retry::Statuses {
+        super::retry::Statuses {
+            successful_on: self.successful_on.clone(),
+            backoff_on: self.backoff_on.clone(),
+            drop_on: self.drop_on.clone(),
         }
     }
 }

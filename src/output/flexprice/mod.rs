@@ -3,7 +3,8 @@
 //! ```text
 //! processor threads ──(EventEncoder: validate + encode once)──▶ the runtime's batcher
 //!   (count / byte_size / period, upper bounds) ──▶ max_in_flight writers (one shared agent)
-//!   ──▶ 202: delivered │ 400 on bulk: bisect │ 408/429/5xx: retry with backoff │ else: failed
+//!   ──▶ 202: delivered │ 400/413/422 (drop_on): bisect, then failed │ 408/429/5xx/other 2xx
+//!       (backoff_on): retry with backoff │ else (401, 404, 3xx, TLS…): held, /ready says why
 //! ```
 //! Failed events go to the `dead_letter` target (a fallback after this output), or to the
 //! next output of a `fallback` this output is in. Events that failed processing never reach
@@ -19,7 +20,7 @@ pub use api::FlexpriceApi;
 pub use batch::{Batch, MAX_BULK_EVENTS};
 pub use config::{Batching, FlexpriceConfig, RetryBackoff};
 pub use encode::{EventEncoder, MAX_BODY_BYTES};
-pub use retry::{classify, Class};
+pub use retry::{classify, Class, Statuses};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -84,6 +85,9 @@ impl OutputPlan for Plan {
             max_in_flight: c.max_in_flight.max(1),
             epoch: Instant::now(),
             last_accepted_sent: std::sync::atomic::AtomicU64::new(0),
+            statuses: c.statuses(),
+            timeout: c.timeout.get(),
+            held_log: super::LogLimit::per_minute(),
         };
         let dead_letter = self
             .dead_letter

@@ -46,6 +46,17 @@ impl Gauge {
                 Some(v.saturating_sub(1))
             });
     }
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Saturates at 0, like [`Gauge::dec`].
+    pub fn sub(&self, n: u64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(n))
+            });
+    }
     pub fn set(&self, v: u64) {
         self.0.store(v, Ordering::Relaxed);
     }
@@ -71,6 +82,12 @@ pub struct Metrics {
     pub output_retry: Counter,
     /// `bento_output_dead_letter`: events written to the dead-letter sink.
     pub output_dead_letter: Counter,
+    /// `bento_output_dead_letter_error`: failed dead-letter writes (one per failed attempt;
+    /// each is retried).
+    pub output_dead_letter_error: Counter,
+    /// `bento_output_dead_letter_pending`: events whose dead-letter write failed and is being
+    /// retried (un-acked meanwhile: their partitions' commits wait).
+    pub output_dead_letter_pending: Gauge,
     /// `bento_batch_created`: batches (requests' bodies) assembled.
     pub batch_created: Counter,
     /// `bento_output_in_flight`: requests currently in flight.
@@ -85,6 +102,8 @@ static METRICS: Metrics = Metrics {
     output_error: Counter::new(),
     output_retry: Counter::new(),
     output_dead_letter: Counter::new(),
+    output_dead_letter_error: Counter::new(),
+    output_dead_letter_pending: Gauge::new(),
     batch_created: Counter::new(),
     output_in_flight: Gauge::new(),
 };

@@ -168,6 +168,11 @@ pub struct Cfg {
     pub http_port: Option<u16>,
     /// Extra `input.kafka` lines (two-space indented under `kafka:` by the caller's text).
     pub kafka_extra: String,
+    /// The Bloblang expression for `event_name` (`throw(…)` in it fails the event, which is
+    /// then dead-lettered).
+    pub event_name: String,
+    /// Dead letters to this Kafka topic (`addresses`, `topic`) instead of the file.
+    pub dead_letter_kafka: Option<(String, String)>,
 }
 
 impl Cfg {
@@ -189,6 +194,8 @@ impl Cfg {
             shutdown_timeout: "10s",
             http_port: None,
             kafka_extra: String::new(),
+            event_name: "\"usage\"".into(),
+            dead_letter_kafka: None,
         }
     }
 
@@ -217,7 +224,7 @@ pipeline:
   threads: 2
   processors:
     - mapping: |
-        root.event_name = "usage"
+        root.event_name = {event_name}
         root.external_customer_id = "c-" + (this.seq % 7).string()
         root.properties = {{"seq": this.seq}}
 output:
@@ -230,7 +237,7 @@ output:
     batching: {{count: {batch}, period: 20ms}}
     retry_max_attempts: {retries}
     retry_backoff: {{initial_interval: {initial}, max_interval: {max}}}
-    dead_letter: {{path: '{dlq}'}}
+    dead_letter: {dlq}
 logger: {{level: INFO, format: logfmt, progress_period: 0s}}
 shutdown_timeout: {shutdown}
 "#,
@@ -247,7 +254,13 @@ shutdown_timeout: {shutdown}
             retries = self.retry_max_attempts,
             initial = self.initial_interval,
             max = self.max_interval,
-            dlq = self.dead_letter.display(),
+            dlq = match &self.dead_letter_kafka {
+                Some((addr, topic)) => {
+                    format!("{{kafka: {{addresses: ['{addr}'], topic: '{topic}', timeout: 2s}}}}")
+                }
+                None => format!("{{path: '{}'}}", self.dead_letter.display()),
+            },
+            event_name = self.event_name,
             shutdown = self.shutdown_timeout,
         )
     }
@@ -282,6 +295,62 @@ impl Collector {
             child: Some(child),
             log,
         }
+    }
+
+    /// As [`Collector::spawn`], with the size of any file the collector writes limited to
+    /// `file_size` bytes (`RLIMIT_FSIZE`, `SIGXFSZ` ignored: a write past it fails with
+    /// `EFBIG`, as writes to a full disk fail with `ENOSPC`). The log goes through a pipe, so
+    /// the limit does not cut it. [`Collector::lift_file_size_limit`] frees the "disk".
+    pub fn spawn_limited(cfg: &Cfg, dir: &Path, name: &str, file_size: u64) -> Collector {
+        use std::os::unix::process::CommandExt;
+        let path = dir.join(format!("{name}.yaml"));
+        std::fs::write(&path, cfg.yaml()).expect("write config");
+        let log = dir.join(format!("{name}.log"));
+        let mut out = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("log file");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("-c")
+            .arg(&path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        // SAFETY: between fork and exec only async-signal-safe calls (signal, setrlimit).
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let l = libc::rlimit {
+                    rlim_cur: file_size,
+                    rlim_max: libc::RLIM_INFINITY,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &l) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().expect("spawn collector");
+        let mut err = child.stderr.take().expect("stderr");
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut err, &mut out);
+        });
+        Collector {
+            child: Some(child),
+            log,
+        }
+    }
+
+    /// Lift the file size limit of [`Collector::spawn_limited`]: the disk has room again.
+    pub fn lift_file_size_limit(&self) {
+        let l = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: prlimit(2) on our own child, with a valid limit and no old-limit out.
+        let rc = unsafe { libc::prlimit(self.pid(), libc::RLIMIT_FSIZE, &l, std::ptr::null_mut()) };
+        assert_eq!(rc, 0, "prlimit: {}", std::io::Error::last_os_error());
     }
 
     pub fn pid(&self) -> i32 {
@@ -361,6 +430,95 @@ pub fn expected_ids(topic: &str, landed: &HashMap<usize, (i32, i64)>) -> HashSet
         .collect()
 }
 
+/// `/ready` of the collector's HTTP server: (status, body); (0, "") when unreachable.
+pub fn ready(http_port: u16) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    match agent
+        .get(format!("http://127.0.0.1:{http_port}/ready"))
+        .call()
+    {
+        Ok(mut r) => (
+            r.status().as_u16(),
+            r.body_mut().read_to_string().unwrap_or_default(),
+        ),
+        Err(_) => (0, String::new()),
+    }
+}
+
+/// Wait (bounded) until the group has committed every produced message of `topic`: the
+/// collector considers all of it delivered or dead-lettered. False on timeout.
+pub fn wait_committed(
+    broker: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    landed: &HashMap<usize, (i32, i64)>,
+    timeout: Duration,
+) -> bool {
+    let mut end: HashMap<i32, i64> = HashMap::new();
+    for (p, o) in landed.values() {
+        let e = end.entry(*p).or_insert(0);
+        *e = (*e).max(o + 1);
+    }
+    let deadline = Instant::now() + timeout.mul_f64(scale().max(1.0));
+    loop {
+        // A coordinator that is moving answers an error: ask again.
+        let c = committed_now(broker, group, topic, partitions).unwrap_or_default();
+        if end
+            .iter()
+            .all(|(p, want)| c.get(p).is_some_and(|got| got >= want))
+        {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        // The polling interval of a condition wait (each check is a consumer of its own).
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The group's committed offsets (absent: none), or the broker's error.
+fn committed_now(
+    broker: &str,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<HashMap<i32, i64>, rdkafka::error::KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", group)
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let got = c.committed_offsets(tpl, Duration::from_secs(10))?;
+    Ok(got
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Lines of a dead-letter file that are not a whole JSON record (a torn write, or two
+/// records run together): must be 0.
+pub fn corrupt_lines(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_err())
+        .count()
+}
+
 /// `source` ids (`topic-partition-offset`) of the dead-letter file's records.
 pub fn dead_lettered_ids(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -421,6 +579,16 @@ impl Tally {
     }
 
     pub fn compute(accepted: &[String], expected: &HashSet<String>, dlq: &Path) -> Tally {
+        let dl: HashSet<String> = dead_lettered_ids(dlq).into_iter().collect();
+        Tally::compute_with(accepted, expected, &dl)
+    }
+
+    /// With the dead-lettered ids given (several files, a Kafka topic).
+    pub fn compute_with(
+        accepted: &[String],
+        expected: &HashSet<String>,
+        dl: &HashSet<String>,
+    ) -> Tally {
         let mut seen: HashSet<&str> = HashSet::with_capacity(accepted.len());
         let mut foreign = 0;
         let mut duplicates = 0;
@@ -431,7 +599,6 @@ impl Tally {
                 duplicates += 1;
             }
         }
-        let dl: HashSet<String> = dead_lettered_ids(dlq).into_iter().collect();
         let missing: Vec<&String> = expected
             .iter()
             .filter(|id| !seen.contains(id.as_str()) && !dl.contains(*id))
