@@ -255,10 +255,16 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             args,
             name,
             ..
-        } => {
-            let v = value(recv, cx)?;
-            apply_method(recv, name, *f, args, v, cx)
-        }
+        } => match value(recv, cx) {
+            Ok(v) => apply_method(recv, name, *f, args, v, cx),
+            // Bento's `number(default)` and `bool(default)` give the default when the value
+            // they convert fails too, not only when the conversion does.
+            Err(Fail::Error(e)) => match args.first() {
+                Some(Some(d)) if matches!(*name, "number" | "bool") => value(d, cx),
+                _ => Err(Fail::Error(e)),
+            },
+            Err(e) => Err(e),
+        },
         Expr::Bin(op, l, r) => binary(*op, l, r, cx),
         Expr::Not(inner) => match &*value(inner, cx)? {
             Value::Bool(b) => Ok(Cow::Owned(Value::Bool(!b))),
@@ -279,7 +285,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
         },
         Expr::If(branches, otherwise) => {
             for (cond, body) in branches {
-                if truthy(cond, cx)? {
+                if if_condition(cond, cx)? {
                     return eval(body, cx);
                 }
             }
@@ -307,11 +313,15 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             for (pat, body) in arms {
                 let hit = match pat {
                     Pat::Any => true,
+                    // A literal pattern (folded: `2 > 1` is the literal `true`) is compared
+                    // with the subject, or without one with `this`, as Bento does: in
+                    // `match { true => … }` the case is `this == true`, not a condition.
                     Pat::Value(v) => match &subj_val {
                         Some(s) => equal(s, v),
-                        None => matches!(v, Value::Bool(true)),
+                        None => equal(&cx.this.path(&[]), v),
                     },
-                    Pat::Cond(c) => truthy(c, cx2)?,
+                    // A case that is not a bool (null, a number) is no match, as in Bento.
+                    Pat::Cond(c) => matches!(&*value(c, cx2)?, Value::Bool(true)),
                 };
                 if hit {
                     return eval(body, cx2).map(|v| Cow::Owned(v.into_owned()));
@@ -380,8 +390,12 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             Ok(v) if !matches!(*v, Value::Null) => Ok(v),
             _ => eval(alt, cx),
         },
+        // In the fallback `this` is the error's message, as in Bento (`.catch(this)` gives it).
         Expr::Catch(recv, alt) => match eval(recv, cx) {
-            Err(Fail::Error(_)) => eval(alt, cx),
+            Err(Fail::Error(e)) => {
+                let why = Value::Str(e);
+                call(cx, alt, Subj::V(&why)).map(|v| Cow::Owned(v.into_owned()))
+            }
             other => other,
         },
         Expr::Regex(_, pattern) => Ok(Cow::Borrowed(pattern)),
@@ -432,19 +446,58 @@ where
 fn truthy<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
     // `&&` and `||` straight on booleans (the same short-circuit and errors as `binary`),
     // without a `Value::Bool` built and matched at every level of a condition.
-    match e {
-        Expr::Bin(BinOp::And, l, r) => return Ok(truthy(l, cx)? && truthy(r, cx)?),
-        Expr::Bin(BinOp::Or, l, r) => return Ok(truthy(l, cx)? || truthy(r, cx)?),
-        _ => {}
+    if let Some(b) = and_or(e, cx)? {
+        return Ok(b);
     }
     match &*value(e, cx)? {
         Value::Bool(b) => Ok(*b),
-        other => Err(Fail::msg(format!(
-            "{}: expected bool value, got {}",
-            describe(e),
-            kind_with_value(other)
-        ))),
+        other => Err(not_bool(e, other)),
     }
+}
+
+/// An `if` expression's condition: as [`truthy`], but `null` is false (Bento allows it there,
+/// not in an `if` statement).
+fn if_condition<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
+    if let Some(b) = and_or(e, cx)? {
+        return Ok(b);
+    }
+    match &*value(e, cx)? {
+        Value::Bool(b) => Ok(*b),
+        Value::Null => Ok(false),
+        other => Err(not_bool(e, other)),
+    }
+}
+
+/// `l && r`, `l || r` (short-circuit), or `None` for any other expression.
+fn and_or<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<Option<bool>, Fail> {
+    Ok(match e {
+        Expr::Bin(BinOp::And, l, r) => Some(bool_operand(l, cx)? && bool_operand(r, cx)?),
+        Expr::Bin(BinOp::Or, l, r) => Some(bool_operand(l, cx)? || bool_operand(r, cx)?),
+        _ => None,
+    })
+}
+
+/// An operand of `&&` or `||`, read as Bento's `IGetBool` does: a bool, or a number (true
+/// unless zero; an input number unless written `0`).
+fn bool_operand<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> Result<bool, Fail> {
+    if let Some(b) = and_or(e, cx)? {
+        return Ok(b);
+    }
+    match &*value(e, cx)? {
+        Value::Bool(b) => Ok(*b),
+        Value::Int(i) => Ok(*i != 0),
+        Value::Float(f) => Ok(*f != 0.0),
+        Value::RawNumber(_, text) => Ok(&**text != "0"),
+        other => Err(not_bool(e, other)),
+    }
+}
+
+fn not_bool(e: &Expr, got: &Value) -> Fail {
+    Fail::msg(format!(
+        "{}: expected bool value, got {}",
+        describe(e),
+        kind_with_value(got)
+    ))
 }
 
 /// `number (5)`, `string ("abc")`: how Bento names a value in type errors.
@@ -499,8 +552,23 @@ fn index_value<'a>(v: Val<'a>, i: &Value) -> R<'a> {
 }
 
 /// Bento equality: numbers compare by value across int and float, other types must match.
+/// The bytes of a string or byte array.
+fn text_bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::Str(s) => Some(s.as_bytes()),
+        Value::Bytes(b) => Some(b),
+        _ => None,
+    }
+}
+
+/// `a == b` as Bento's `ICompare(a, b)`: numbers by value, text with bytes, arrays and objects
+/// deeply, and a bool on the left against a number as its truth (`true == 5`, but not
+/// `5 == true`: Bento's comparison is not symmetric there).
 pub fn equal(a: &Value, b: &Value) -> bool {
     match (a, b) {
+        (Value::Bool(x), Value::Int(y)) => *x == (*y != 0),
+        (Value::Bool(x), Value::Float(y)) => *x == (*y != 0.0),
+        (Value::Bool(x), Value::RawNumber(_, t)) => *x == (&**t != "0"),
         (Value::Int(x), Value::Int(y)) => x == y,
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
         (Value::Float(x), Value::Float(y)) => x == y,
@@ -550,16 +618,16 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
     let boolean = |b: bool| Ok(Cow::Owned(Value::Bool(b)));
     match op {
         BinOp::And => {
-            if !truthy(l, cx)? {
+            if !bool_operand(l, cx)? {
                 return boolean(false);
             }
-            return boolean(truthy(r, cx)?);
+            return boolean(bool_operand(r, cx)?);
         }
         BinOp::Or => {
-            if truthy(l, cx)? {
+            if bool_operand(l, cx)? {
                 return boolean(true);
             }
-            return boolean(truthy(r, cx)?);
+            return boolean(bool_operand(r, cx)?);
         }
         BinOp::Coalesce => {
             return match eval(l, cx) {
@@ -589,6 +657,10 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             let ord = match (&*lv, &*rv) {
                 (Value::Int(a), Value::Int(b)) => a.partial_cmp(b),
                 (Value::Str(a), Value::Str(b)) => a.partial_cmp(b),
+                // Bytes compare as text with text, as in Bento.
+                (a, b) if text_bytes(a).is_some() && text_bytes(b).is_some() => {
+                    text_bytes(a).partial_cmp(&text_bytes(b))
+                }
                 (a, b) => match (num(a), num(b)) {
                     (Some(x), Some(y)) => x.partial_cmp(&y),
                     _ => return Err(type_err()),
@@ -610,6 +682,12 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
                 s.push_str(a);
                 s.push_str(b);
                 Value::Str(s)
+            }
+            // Text and bytes concatenate to text, as in Bento.
+            (a @ (Value::Str(_) | Value::Bytes(_)), b @ (Value::Str(_) | Value::Bytes(_))) => {
+                let mut out = text_bytes(a).unwrap_or_default().to_vec();
+                out.extend_from_slice(text_bytes(b).unwrap_or_default());
+                Value::Str(String::from_utf8_lossy(&out).into_owned())
             }
             (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
                 Some(x) => Value::Int(x),
@@ -878,7 +956,9 @@ pub fn run_stmts(
                             // An edit of the input: from here on root is its own copy.
                             st.root = RootState::Set(input.cloned().unwrap_or(Value::Null));
                         }
-                        assign_root(&mut st.root, path, v)
+                        assign_root(&mut st.root, path, v).map_err(|e| {
+                            ExecError(format!("failed assignment (line {line}): {e}"))
+                        })?
                     }
                     Target::Meta(None) => match v {
                         None => {
@@ -911,65 +991,159 @@ pub fn run_stmts(
     Ok(())
 }
 
-fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) {
+/// `root.<path> = v` (`None`: `deleted()`), by Bento's rules: missing or null fields on the
+/// way become objects, array elements are addressed by index (`-` appends), and a path
+/// through any other value (a string, a number, an array by a non-index, a deleted root) is
+/// an error, not an overwrite. Deleting what is not there does nothing.
+fn assign_root(root: &mut RootState, path: &[String], v: Option<Value>) -> Result<(), String> {
     if path.is_empty() {
         *root = match v {
             Some(v) => RootState::Set(v),
             None => RootState::Deleted,
         };
-        return;
+        return Ok(());
     }
-    if !matches!(root, RootState::Set(_)) {
-        if v.is_none() {
-            return;
+    let Some(v) = v else {
+        if let RootState::Set(doc) = root {
+            delete_path(doc, path);
         }
-        *root = RootState::Set(Value::Object(Map::new()));
-    }
-    let RootState::Set(doc) = root else { return };
-    let mut cur = doc;
-    let (last, parents) = match path.split_last() {
-        Some(x) => x,
-        None => return,
+        return Ok(());
     };
-    for seg in parents {
-        if !matches!(cur, Value::Object(_)) {
-            if v.is_none() {
-                return;
-            }
-            *cur = Value::Object(Map::new());
+    match root {
+        RootState::Deleted => {
+            return Err(format!(
+                "unable to set target path {} as the root was deleted (`root = deleted()` earlier)",
+                path.join(".")
+            ))
         }
-        let Value::Object(m) = cur else { return };
-        cur = m.entry(seg.clone()).or_insert(Value::Null);
-        if v.is_some() && !matches!(cur, Value::Object(_) | Value::Array(_)) {
-            *cur = Value::Object(Map::new());
-        }
+        RootState::Set(d) if !matches!(d, Value::Null) => {}
+        _ => *root = RootState::Set(Value::Object(Map::new())),
     }
-    match (cur, v) {
-        // An existing field is overwritten in place (no key copy to insert and drop).
-        (Value::Object(m), Some(v)) => match m.get_mut(last) {
+    let RootState::Set(doc) = root else {
+        return Ok(());
+    };
+    set_path(doc, path, v)
+}
+
+fn set_path(doc: &mut Value, path: &[String], v: Value) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut cur = doc;
+    for (i, seg) in parents.iter().enumerate() {
+        cur = step_into(cur, path, i, seg)?;
+    }
+    match cur {
+        // An existing field is overwritten in place (no key copy to insert).
+        Value::Object(m) => match m.get_mut(last) {
             Some(slot) => *slot = v,
             None => {
                 m.insert(last.clone(), v);
             }
         },
-        (Value::Object(m), None) => {
-            m.remove(last);
-        }
-        (Value::Array(a), Some(v)) => {
-            if let Some(i) = last.parse::<i64>().ok().and_then(|i| index_of(a.len(), i)) {
-                a[i] = v;
+        Value::Array(a) if last == "-" => a.push(v),
+        Value::Array(a) => {
+            let len = a.len();
+            match last.parse::<usize>().ok().filter(|&x| x < len) {
+                Some(i) => a[i] = v,
+                None => return Err(not_an_index(path, parents.len(), len)),
             }
         }
-        (Value::Array(a), None) => {
+        other => return Err(non_object(path, parents.len(), other.kind())),
+    }
+    Ok(())
+}
+
+/// One step of [`set_path`] down to the parent of the assigned field: `path[i]` of `cur`.
+fn step_into<'v>(
+    cur: &'v mut Value,
+    path: &[String],
+    i: usize,
+    seg: &str,
+) -> Result<&'v mut Value, String> {
+    match cur {
+        Value::Object(m) => {
+            if m.get(seg).is_none_or(|x| matches!(x, Value::Null)) {
+                m.insert(seg.to_string(), Value::Object(Map::new()));
+            }
+            m.get_mut(seg)
+                .ok_or_else(|| format!("field {seg} vanished"))
+        }
+        Value::Array(a) => {
+            if seg == "-" {
+                a.push(Value::Object(Map::new()));
+                return a.last_mut().ok_or_else(|| "empty array".to_string());
+            }
+            let len = a.len();
+            let Some(idx) = seg.parse::<usize>().ok().filter(|&x| x < len) else {
+                return Err(not_an_index(path, i, len));
+            };
+            if matches!(a[idx], Value::Null) {
+                return Err(format!(
+                    "unable to set target path {}: {} is null",
+                    path.join("."),
+                    path[..=i].join(".")
+                ));
+            }
+            Ok(&mut a[idx])
+        }
+        other => Err(non_object(path, i, other.kind())),
+    }
+}
+
+fn non_object(path: &[String], at: usize, kind: &str) -> String {
+    format!(
+        "unable to set target path {} as the value of {} was a non-object type ({kind})",
+        path.join("."),
+        described(&path[..at]),
+    )
+}
+
+fn not_an_index(path: &[String], at: usize, len: usize) -> String {
+    format!(
+        "unable to set target path {}: {} is an array of {len} and `{}` is not an index of it",
+        path.join("."),
+        described(&path[..at]),
+        path[at]
+    )
+}
+
+/// A path prefix as the errors of [`set_path`] name it.
+fn described(prefix: &[String]) -> String {
+    if prefix.is_empty() {
+        "the root".into()
+    } else {
+        prefix.join(".")
+    }
+}
+
+/// `root.<path> = deleted()`: remove the field (or array element) if it is there.
+fn delete_path(doc: &mut Value, path: &[String]) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut cur = doc;
+    for seg in parents {
+        let next = match cur {
+            Value::Object(m) => m.get_mut(seg),
+            Value::Array(a) => seg.parse::<i64>().ok().and_then(|i| {
+                let i = index_of(a.len(), i)?;
+                a.get_mut(i)
+            }),
+            _ => None,
+        };
+        let Some(next) = next else { return };
+        cur = next;
+    }
+    match cur {
+        Value::Object(m) => {
+            m.remove(last);
+        }
+        Value::Array(a) => {
             if let Some(i) = last.parse::<i64>().ok().and_then(|i| index_of(a.len(), i)) {
                 a.remove(i);
             }
         }
-        (cur, Some(v)) => {
-            let mut m = Map::new();
-            m.insert(last.clone(), v);
-            *cur = Value::Object(m);
-        }
-        (_, None) => {}
+        _ => {}
     }
 }

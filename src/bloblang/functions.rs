@@ -217,15 +217,19 @@ pub fn meta_value<'a>(cx: &Cx<'a, '_>, key: Option<&str>, output: bool) -> Val<'
 fn meta<'a>(cx: &Cx<'a, '_>, args: &'a [Option<Expr>]) -> R<'a> {
     let key = arg_str(cx, args, 0, "key")?;
     let v = meta_value(cx, key.as_deref(), false);
+    // Bento's `meta("k")` gives null for a key set to "" (it cannot tell the two apart).
+    if key.is_some() && matches!(&*v, Value::Str(s) if s.is_empty()) {
+        return Ok(Cow::Owned(Value::Null));
+    }
     Ok(match v {
         Cow::Borrowed(Value::Str(_)) | Cow::Borrowed(Value::Null) => v,
         Cow::Owned(Value::Object(m)) => Cow::Owned(Value::Object(
             m.into_iter()
-                .map(|(k, v)| (k, Value::Str(v.to_text())))
+                .map(|(k, v)| (k, Value::Str(v.to_meta_text())))
                 .collect(),
         )),
         Cow::Owned(Value::Str(_)) | Cow::Owned(Value::Null) => v,
-        other => Cow::Owned(Value::Str(other.to_text())),
+        other => Cow::Owned(Value::Str(other.to_meta_text())),
     })
 }
 
@@ -325,24 +329,26 @@ fn hostname<'a>(_: &Cx<'a, '_>, _: &'a [Option<Expr>]) -> R<'a> {
 fn range<'a>(cx: &Cx<'a, '_>, args: &'a [Option<Expr>]) -> R<'a> {
     let start = arg_int(cx, args, 0, "start")?.unwrap_or(0);
     let stop = arg_int(cx, args, 1, "stop")?.unwrap_or(0);
-    let step = arg_int(cx, args, 2, "step")?.unwrap_or(if stop >= start { 1 } else { -1 });
+    let step = arg_int(cx, args, 2, "step")?.unwrap_or(1);
     if step == 0 {
         return Err(Fail::msg("step must not be zero"));
     }
-    if (step > 0 && stop < start) || (step < 0 && stop > start) {
+    if step < 0 && stop > start {
         return Err(Fail::msg(format!(
-            "with step {step}, start ({start}) cannot reach stop ({stop})"
+            "with a negative step, stop ({stop}) must be at most start ({start})"
         )));
     }
-    let mut out = Vec::new();
-    let mut i = start;
-    while (step > 0 && i < stop) || (step < 0 && i > stop) {
-        if out.len() >= 10_000_000 {
-            return Err(Fail::msg("range is too large"));
-        }
-        out.push(Value::Int(i));
-        i += step;
+    if step > 0 && start >= stop {
+        return Err(Fail::msg(format!(
+            "with a positive step, start ({start}) must be below stop ({stop})"
+        )));
     }
+    // Bento's length: (stop - start) / step, truncated (`range(0, 10, 3)` is [0, 3, 6]).
+    let len = stop.saturating_sub(start) / step;
+    if len > 10_000_000 {
+        return Err(Fail::msg("range is too large"));
+    }
+    let out: Vec<Value> = (0..len).map(|i| Value::Int(start + step * i)).collect();
     owned(Value::Array(out))
 }
 

@@ -166,6 +166,12 @@ pub fn lex(src: &str) -> Result<Vec<Token>, ParseError> {
                 }
                 Tok::Var(src[s..i].to_string())
             }
+            // `@"key with spaces"`: a quoted metadata key, as Bento allows.
+            b'@' if b.get(i + 1) == Some(&b'"') => {
+                let (key, next) = lex_string(src, i + 1)?;
+                i = next;
+                Tok::Meta(Some(key))
+            }
             b'@' => {
                 i += 1;
                 let s = i;

@@ -260,8 +260,9 @@ impl Query {
     }
 }
 
-/// Evaluate an expression made only of literals (constant folding at compile time).
-fn eval_const(e: &ast::Expr) -> Option<Value> {
+/// Evaluate an expression made only of literals (constant folding at compile time): its value,
+/// `None` when it gives none, or its error (`"a" + 1`, which Bento reports when parsing).
+fn eval_const(e: &ast::Expr) -> Result<Option<Value>, String> {
     let maps = HashMap::new();
     let meta = Map::new();
     let env = Env {
@@ -280,7 +281,11 @@ fn eval_const(e: &ast::Expr) -> Option<Value> {
         env: &env,
         locals: None,
     };
-    eval::eval(e, &cx).ok().map(std::borrow::Cow::into_owned)
+    match eval::eval(e, &cx) {
+        Ok(v) => Ok(Some(v.into_owned())),
+        Err(eval::Fail::Error(e)) => Err(e),
+        Err(_) => Ok(None),
+    }
 }
 
 #[cfg(test)]

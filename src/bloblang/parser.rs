@@ -260,20 +260,11 @@ impl<'s> Parser<'s> {
                 let slot = *self.vars.entry(name).or_insert(n);
                 Ok(Some(Stmt::Let { slot, expr, line }))
             }
-            Tok::Ident(k) if k == "meta" && !matches!(self.peek_at(1), Tok::LParen) => {
+            // `meta.foo = …` is not metadata: as in Bento it is the path `root.meta.foo`.
+            Tok::Ident(k) if k == "meta" && !matches!(self.peek_at(1), Tok::LParen | Tok::Dot) => {
                 self.bump();
                 let name = match self.peek().clone() {
                     Tok::Assign => None,
-                    Tok::Dot => {
-                        self.bump();
-                        match self.bump() {
-                            Tok::Ident(n) | Tok::Str(n) => Some(n),
-                            _ => {
-                                self.pos -= 1;
-                                return self.err("a metadata key after `meta.`");
-                            }
-                        }
-                    }
                     Tok::Ident(n) | Tok::Str(n) => {
                         self.bump();
                         Some(n)
@@ -428,6 +419,7 @@ impl<'s> Parser<'s> {
 
     /// `a + b + c …` folds into a left-leaning tree one level deeper per operator.
     fn binary_links(&mut self, level: u8) -> Result<Expr, ParseError> {
+        let start = self.at();
         let mut lhs = self.binary(level + 1)?;
         loop {
             let op = match (level, self.peek()) {
@@ -451,7 +443,7 @@ impl<'s> Parser<'s> {
             self.bump();
             self.skip_newlines();
             let rhs = self.binary(level + 1)?;
-            lhs = fold(op, lhs, rhs);
+            lhs = fold(op, lhs, rhs).map_err(|e| ParseError::at(self.src, start, e))?;
         }
     }
 
@@ -466,21 +458,9 @@ impl<'s> Parser<'s> {
                 Ok(Expr::Not(Box::new(self.unary()?)))
             }
             Tok::Minus => {
-                let minus_at = self.at();
                 self.bump();
-                // `-5.9.ceil()` is the literal -5.9 with a method, as in Bento.
-                let next = self.toks[self.cur()].clone();
-                if next.at == minus_at + 1 {
-                    let lit = match next.tok {
-                        Tok::Int(i) => Some(Value::Int(-i)),
-                        Tok::Float(f) => Some(Value::Float(-f)),
-                        _ => None,
-                    };
-                    if let Some(v) = lit {
-                        self.bump();
-                        return self.postfix_tail(Expr::Lit(v));
-                    }
-                }
+                // The minus applies to the whole chain, as in Bento: `-5.9.ceil()` is
+                // `-(5.9.ceil())`, -6.
                 let inner = self.unary()?;
                 Ok(match inner {
                     Expr::Lit(Value::Int(i)) => Expr::Lit(Value::Int(-i)),
@@ -861,7 +841,18 @@ impl<'s> Parser<'s> {
 
     fn match_expr(&mut self, at: usize) -> Result<Expr, ParseError> {
         let subject = if *self.peek() == Tok::LBrace {
-            None
+            // `match {"a": 1} { … }` matches on an object literal, as Bento reads it: the
+            // subject is what parses as an expression followed by `{`; otherwise the `{`
+            // opens the cases of a match without a subject.
+            let (pos, nl_depth) = (self.pos, self.nl_depth);
+            match self.expr() {
+                Ok(e) if *self.peek() == Tok::LBrace => Some(Box::new(e)),
+                _ => {
+                    self.pos = pos;
+                    self.nl_depth = nl_depth;
+                    None
+                }
+            }
         } else {
             Some(Box::new(self.expr()?))
         };
@@ -942,8 +933,9 @@ fn push(p: Box<[Seg]>, seg: Seg) -> Box<[Seg]> {
     v.into()
 }
 
-/// Constant-fold operators on literals (as Bento does), so `"a" + "b"` costs nothing per message.
-fn fold(op: BinOp, l: Expr, r: Expr) -> Expr {
+/// Constant-fold operators on literals (as Bento does), so `"a" + "b"` costs nothing per message;
+/// an operator that cannot work on its literals (`"a" + 1`) is an error when parsing, as in Bento.
+fn fold(op: BinOp, l: Expr, r: Expr) -> Result<Expr, String> {
     let e = Expr::Bin(op, Box::new(l), Box::new(r));
     if let Expr::Bin(_, l, r) = &e {
         // The operands are not copied to try this: a chain of operators on a long literal
@@ -951,12 +943,12 @@ fn fold(op: BinOp, l: Expr, r: Expr) -> Expr {
         if matches!((&**l, &**r), (Expr::Lit(_), Expr::Lit(_)))
             && !matches!(op, BinOp::And | BinOp::Or | BinOp::Coalesce)
         {
-            if let Some(v) = super::eval_const(&e) {
-                return Expr::Lit(v);
+            if let Some(v) = super::eval_const(&e)? {
+                return Ok(Expr::Lit(v));
             }
         }
     }
-    e
+    Ok(e)
 }
 
 fn fold_array(items: Vec<Expr>) -> Expr {

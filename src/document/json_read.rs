@@ -265,7 +265,7 @@ fn number_prefix(rest: &[u8]) -> &str {
 
 /// Whether both [`Value::to_text`] and [`Value::write_json`] print `f` exactly as `text`.
 /// Decided from the text alone in the common cases, without formatting `f`:
-/// - plain decimal, at most 15 digits, no trailing zero in the fraction, not tiny (`12.5`):
+/// - plain decimal, at most 15 digits, no trailing zero in the fraction, in [1e-4, 1e6) (`12.5`):
 ///   yes — a decimal of at most 15 significant digits is the shortest round-trip form of the
 ///   f64 it parses to, which is what both print;
 /// - a fraction ending in `0` (`0.10`, `1.0`), an `E`, or an exponent without a sign (`1e3`):
@@ -291,7 +291,8 @@ fn prints_as_written(f: f64, text: &str) -> bool {
             if b.last() == Some(&b'0') {
                 return false;
             }
-            if digits <= 15 && f.abs() >= 1e-6 {
+            // Both print it in this range (`.string()` switches to an exponent outside it).
+            if digits <= 15 && (1e-4..1e6).contains(&f.abs()) {
                 return true;
             }
         }
@@ -673,11 +674,21 @@ mod tests {
             let f: f64 = t.parse().expect("decimal");
             assert_eq!(prints_as_written(f, &t), slow(f, &t), "{t}");
         }
-        for t in ["0.10", "1.0", "1e3", "1E+21", "-0.0", "2.50e-3"] {
+        // `.string()` of -0.000001 is Go's `-1e-06`, of 1234567.5 `1.2345675e+06`.
+        for t in [
+            "0.10",
+            "1.0",
+            "1e3",
+            "1E+21",
+            "-0.0",
+            "2.50e-3",
+            "-0.000001",
+            "1234567.5",
+        ] {
             let f: f64 = t.parse().expect("decimal");
             assert!(!prints_as_written(f, t), "{t}");
         }
-        for t in ["0.1", "12.5", "1234.56", "-0.000001", "1e+21"] {
+        for t in ["0.1", "12.5", "1234.56", "-0.0001", "1e+21"] {
             let f: f64 = t.parse().expect("decimal");
             assert!(prints_as_written(f, t), "{t}");
         }

@@ -14,7 +14,19 @@ impl Value {
             Value::Float(f) => write_float(*f, out),
             Value::RawNumber(_, text) => out.extend_from_slice(text.as_bytes()),
             Value::Str(s) => write_json_str(s, out),
-            Value::Bytes(b) => write_json_str(&String::from_utf8_lossy(b), out),
+            // Go's encoding/json writes a byte array as a base64 string, so Bento does (its
+            // docs for `content()`, `decode()`, `hash()`: "otherwise it will be base64
+            // encoded by default").
+            Value::Bytes(b) => {
+                use base64::Engine;
+                out.push(b'"');
+                out.extend_from_slice(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(b)
+                        .as_bytes(),
+                );
+                out.push(b'"');
+            }
             Value::Array(a) => {
                 out.push(b'[');
                 for (i, v) in a.iter().enumerate() {
@@ -79,6 +91,12 @@ impl Value {
         }
     }
 
+    /// Compact JSON as Go's `json.Marshal` writes it, which is what Bento's `.string()` of
+    /// an object or array gives: `<`, `>`, `&`, U+2028 and U+2029 escaped (`\u003c`, …).
+    pub fn to_json_string_escaped(&self) -> String {
+        escape_html(&self.to_json_string(), true)
+    }
+
     pub fn to_json_string(&self) -> String {
         let mut out = Vec::new();
         self.write_json(&mut out);
@@ -87,9 +105,11 @@ impl Value {
     }
 }
 
-/// Shortest round-trip digits, exponent form only below 1e-7 or from 1e21 up. Bento prints
-/// numbers read from the input as written; this engine keeps the parsed value, so the plain
-/// decimal form (what input numbers are nearly always written as) is the closer match.
+/// How Bento prints a float as text (`.string()`, interpolation, metadata): Go's
+/// `strconv.FormatFloat(f, 'g', -1, 64)`, shortest round-trip digits, in exponent form when
+/// the decimal exponent is below -4 or from 6 up (`1.5e+06`, `1e-05`, `4.5e+06`). Numbers read
+/// from the input keep their text ([`Value::RawNumber`](crate::document::Value)); this is for
+/// computed ones (arithmetic, `.number()`, `parse_json`).
 pub fn format_float_g(f: f64) -> String {
     if f.is_nan() {
         return "NaN".into();
@@ -108,16 +128,19 @@ pub fn format_float_g(f: f64) -> String {
             "0".into()
         };
     }
-    // The common case, without formatting twice: `1e-7 <= |f| < 1e21` is exactly the range
-    // where the shortest form's decimal exponent is in -7..21.
-    let a = f.abs();
-    if (1e-7..1e21).contains(&a) {
+    // The exponent of the shortest digits is in -4..6 exactly when the value is in
+    // [1e-4, 1e6) (both bounds are their own shortest forms, and rounding keeps the order).
+    if (1e-4..1e6).contains(&f.abs()) {
         return match shortest(f, &mut ryu::Buffer::new()) {
             Some(s) => s.to_owned(),
             None => f.to_string(),
         };
     }
-    format_float_by_exponent(f)
+    let e = format!("{f:e}");
+    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mant}e{sign}{:02}", exp.abs())
 }
 
 /// `f` as Rust's `Display` prints it (shortest round-trip digits, never an exponent), via
@@ -145,24 +168,14 @@ pub(super) fn write_shortest(f: f64, out: &mut Vec<u8>) {
     }
 }
 
-/// The general path of [`format_float_g`]: format with an exponent, then choose the form by it.
-fn format_float_by_exponent(f: f64) -> String {
-    let e = format!("{f:e}");
-    let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if !(-7..21).contains(&exp) {
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mant}e{sign}{:02}", exp.abs())
-    } else {
-        f.to_string()
-    }
-}
-
 pub(super) fn write_float(f: f64, out: &mut Vec<u8>) {
     if !f.is_finite() {
         out.extend_from_slice(b"null");
     } else if f.fract() == 0.0 && f.abs() < 1e15 {
-        // Bento prints 4.0 as 4.
+        // Bento prints 4.0 as 4, and -0.0 as -0 (Go keeps the sign).
+        if f == 0.0 && f.is_sign_negative() {
+            out.push(b'-');
+        }
         out.extend_from_slice((f as i64).to_string().as_bytes());
     } else if f.abs() >= 1e18 || f.abs() < 1e-6 {
         // Exponent form, as Go's encoding/json writes it (`2.5e+115`, `1e-7`). Written out
@@ -179,6 +192,28 @@ pub(super) fn write_float(f: f64, out: &mut Vec<u8>) {
     } else {
         write_shortest(f, out);
     }
+}
+
+/// Escape U+2028 and U+2029 in JSON text, and with `html` also `<`, `>` and `&`, as Go's
+/// encoding/json does (they can only occur inside strings there, so it stays the same JSON).
+pub fn escape_html(json: &str, html: bool) -> String {
+    let special =
+        |c: char| matches!(c, '\u{2028}' | '\u{2029}') || (html && matches!(c, '<' | '>' | '&'));
+    if !json.contains(special) {
+        return json.to_owned();
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        match c {
+            '<' if html => out.push_str("\\u003c"),
+            '>' if html => out.push_str("\\u003e"),
+            '&' if html => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// JSON string escaping (RFC 8259), with `<`, `>` and `&` left as they are.
@@ -330,14 +365,48 @@ mod write_tests {
     }
 
     #[test]
+    fn float_text_is_gos_shortest_g_format() {
+        // strconv.FormatFloat(f, 'g', -1, 64), from Go 1.26.
+        for (f, go) in [
+            (1234567.5, "1.2345675e+06"),
+            (1e6, "1e+06"),
+            (999999.5, "999999.5"),
+            (100000.0, "100000"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (0.000123, "0.000123"),
+            (4.5e6, "4.5e+06"),
+            (1e21, "1e+21"),
+            (1e-7, "1e-07"),
+            (1.5e300, "1.5e+300"),
+            (123456789012.0, "1.23456789012e+11"),
+            (0.1, "0.1"),
+            (-2.5e-5, "-2.5e-05"),
+            (5e-324, "5e-324"),
+        ] {
+            assert_eq!(format_float_g(f), go, "{f:e}");
+        }
+    }
+
+    #[test]
     fn float_text_is_the_same_on_both_sides_of_the_fast_path() {
         // The general path (format with an exponent, switch on it) is the reference.
-        let slow = format_float_by_exponent;
-        let mut cases = vec![1e-7, 1e21, 1e20, 0.1, 1.5, 1234.56, 1e-8, 123e-9];
-        cases.push(f64::from_bits(1e-7f64.to_bits() - 1));
-        cases.push(f64::from_bits(1e-7f64.to_bits() + 1));
-        cases.push(f64::from_bits(1e21f64.to_bits() - 1));
-        cases.push(f64::from_bits(1e21f64.to_bits() + 1));
+        let slow = |f: f64| {
+            let e = format!("{f:e}");
+            let (mant, exp) = e.split_once('e').unwrap_or((&e, "0"));
+            let exp: i32 = exp.parse().unwrap_or(0);
+            if (-4..6).contains(&exp) {
+                f.to_string()
+            } else {
+                let sign = if exp < 0 { '-' } else { '+' };
+                format!("{mant}e{sign}{:02}", exp.abs())
+            }
+        };
+        let mut cases = vec![1e-4, 1e6, 1e5, 0.1, 1.5, 1234.56, 1e-5, 123e-9];
+        for edge in [1e-4f64, 1e6] {
+            cases.push(f64::from_bits(edge.to_bits() - 1));
+            cases.push(f64::from_bits(edge.to_bits() + 1));
+        }
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..20_000 {
             x ^= x << 13;
@@ -347,6 +416,7 @@ mod write_tests {
             if f.is_finite() && f != 0.0 {
                 cases.push(f);
             }
+            cases.push((x % 100_000_000) as f64 / 100.0);
         }
         for f in cases {
             for v in [f, -f] {

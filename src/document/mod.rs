@@ -13,6 +13,6 @@ pub mod time;
 pub mod value;
 
 pub use json_read::MAX_JSON_DEPTH;
-pub use json_write::write_json_str;
+pub use json_write::{escape_html, write_json_str};
 pub use map::{Entry, Map};
 pub use value::Value;

@@ -78,7 +78,8 @@ impl Value {
     }
 
     /// How `.string()` and string interpolation print a value (Bento's `IToString`): strings as
-    /// they are, numbers in their shortest form, everything else as compact JSON.
+    /// they are, numbers as Go prints them, everything else as compact JSON the way Go's
+    /// `json.Marshal` writes it (HTML characters escaped).
     pub fn to_text(&self) -> String {
         match self {
             Value::Str(s) => s.clone(),
@@ -90,7 +91,21 @@ impl Value {
             Value::RawNumber(_, text) => text.to_string(),
             Value::Bool(b) => if *b { "true" } else { "false" }.to_owned(),
             Value::Null => "null".to_owned(),
-            other => other.to_json_string(),
+            other => other.to_json_string_escaped(),
+        }
+    }
+}
+
+impl Value {
+    /// How Bento turns a metadata value into a string (`meta("k")`, an output's headers): as
+    /// [`Value::to_text`], but objects and arrays without HTML escaping (Bento's message
+    /// encoder, not `json.Marshal`).
+    pub fn to_meta_text(&self) -> String {
+        match self {
+            Value::Array(_) | Value::Object(_) => {
+                super::json_write::escape_html(&self.to_json_string(), false)
+            }
+            other => other.to_text(),
         }
     }
 }

@@ -13,16 +13,38 @@ use std::path::Path;
 use flexprice_collector::bloblang::{Mapping, MessageEnv, Outcome};
 use flexprice_collector::document::{Map, Value};
 
+/// One conformance case (also sent to Benthos by [`crate::bloblang_diff`]).
 #[derive(Default, Debug)]
-struct Case {
-    file: String,
-    name: String,
-    mapping: String,
-    mutation: bool,
-    input: Option<String>,
-    meta_in: Option<String>,
+pub(crate) struct Case {
+    pub(crate) file: String,
+    pub(crate) name: String,
+    pub(crate) mapping: String,
+    pub(crate) mutation: bool,
+    pub(crate) input: Option<String>,
+    pub(crate) meta_in: Option<String>,
     expect: Option<(String, String)>,
     meta: Option<String>,
+}
+
+/// Every case of `tests/bloblang/*.txt`, files in name order, cases in file order.
+pub(crate) fn all_cases() -> Vec<Case> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bloblang");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("tests/bloblang exists")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+        .collect();
+    files.sort();
+    let mut cases = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).expect("readable case file");
+        let name = f
+            .file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
+        cases.extend(parse_cases(&name, &text));
+    }
+    cases
 }
 
 fn parse_cases(file: &str, text: &str) -> Vec<Case> {
@@ -181,29 +203,14 @@ fn run(case: &Case) -> Result<(), String> {
 /// The host's zone is Bento's `Local`: how unix numbers and `now()` are read and what
 /// `tz: "Local"` means. The cases are written for UTC, so every test here pins it before
 /// anything reads it (the crate looks the zone up once per process).
-fn pin_host_zone_to_utc() {
+pub(crate) fn pin_host_zone_to_utc() {
     std::env::set_var("TZ", "UTC");
 }
 
 #[test]
 fn bloblang_conformance() {
     pin_host_zone_to_utc();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bloblang");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("tests/bloblang exists")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    let mut cases = Vec::new();
-    for f in &files {
-        let text = std::fs::read_to_string(f).expect("readable case file");
-        let name = f
-            .file_name()
-            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
-        cases.extend(parse_cases(&name, &text));
-    }
+    let cases = all_cases();
     let mut failures = Vec::new();
     for c in &cases {
         if let Err(e) = run(c) {

@@ -7,6 +7,7 @@
 
 mod bad_input;
 mod bloblang;
+mod bloblang_diff;
 mod cli;
 mod dead_letter_kafka;
 mod faults;

@@ -2,7 +2,11 @@
 // case per stdin line, one result per stdout line, in order. A Rust test sends the same cases
 // to flexprice-collector's engine and prints every divergence.
 //
-// In:  {"id":…,"mapping":"…","input":"<message content>","meta":{"k":"v",…}}
+// In:  {"id":…,"mapping":"…","input":"<message content>","meta":{"k":"v",…},"mutation":false}
+//
+//	"mutation": true runs the mapping as the `mutation` processor does (root starts as
+//	the input, edited in place); absent or false, as the `mapping` processor.
+//
 // Out: {"id":…,"parse_error":"…"}            the mapping does not compile
 //
 //	{"id":…,"error":"…"}                  it fails at run time (also "panic: …")
@@ -43,6 +47,8 @@ type request struct {
 	Mapping *string                    `json:"mapping"`
 	Input   *string                    `json:"input"`
 	Meta    map[string]json.RawMessage `json:"meta"`
+	// Mutation: run as the `mutation` processor (BloblangMutate) instead of `mapping`.
+	Mutation bool `json:"mutation"`
 }
 
 type response struct {
@@ -154,7 +160,9 @@ func (w *worker) run(line []byte) (res response) {
 	for k, raw := range req.Meta {
 		var s string
 		if err := json.Unmarshal(raw, &s); err == nil {
-			msg.MetaSet(k, s)
+			// MetaSetMut, not MetaSet: MetaSet deletes a key set to "", while an input keeps
+			// it (a Kafka header with an empty value is still there).
+			msg.MetaSetMut(k, s)
 			continue
 		}
 		// A non-string value becomes typed metadata, as an input's MetaSetMut sets it
@@ -176,7 +184,11 @@ func (w *worker) run(line []byte) (res response) {
 		msg.MetaSetMut(k, v)
 	}
 
-	out, err := msg.BloblangQuery(c.exec)
+	run := msg.BloblangQuery
+	if req.Mutation {
+		run = msg.BloblangMutate
+	}
+	out, err := run(c.exec)
 	if err != nil {
 		res.Error = str(err.Error())
 		return res

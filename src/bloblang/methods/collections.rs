@@ -5,6 +5,7 @@
 //! back out: no clone per element.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use super::expected;
 use crate::bloblang::ast::{Expr, Seg};
@@ -352,8 +353,16 @@ pub fn contains<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let found = match (&*v, &needle) {
         (Value::Str(s), Value::Str(n)) => s.contains(n.as_str()),
         (Value::Str(s), other) => s.contains(other.to_text().as_str()),
-        (Value::Array(a), n) => a.iter().any(|x| equal(x, n)),
-        (Value::Object(m), n) => m.values().any(|x| equal(x, n)),
+        (Value::Bytes(b), other) => {
+            let n = match other {
+                Value::Bytes(n) => n.clone(),
+                other => other.to_text().into_bytes(),
+            };
+            n.is_empty() || b.windows(n.len()).any(|w| w == n.as_slice())
+        }
+        // The needle on the left, as Bento compares (`[0].contains(false)` is true).
+        (Value::Array(a), n) => a.iter().any(|x| equal(n, x)),
+        (Value::Object(m), n) => m.values().any(|x| equal(n, x)),
         (other, _) => return Err(expected("string, array or object", other)),
     };
     ok(Value::Bool(found))
@@ -378,9 +387,32 @@ fn bounds(len: usize, low: i64, high: Option<i64>) -> Result<(usize, usize), Fai
     Ok((lo, hi))
 }
 
+/// Bento refuses a positive upper bound not above the lower one (`slice(2, 2)`), whatever the
+/// value's length: while parsing when both are literals (see [`prepare_slice`]), else here.
+fn check_slice_bounds(low: i64, high: Option<i64>) -> Result<(), String> {
+    match high {
+        Some(h) if h > 0 && low >= h => Err(format!(
+            "lower slice bound {low} must be lower than upper ({h})"
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub fn prepare_slice(args: &mut [Option<Expr>]) -> Result<(), (usize, String)> {
+    let lit = |i: usize| match args.get(i) {
+        Some(Some(Expr::Lit(Value::Int(n)))) => Some(*n),
+        _ => None,
+    };
+    match (lit(0), lit(1)) {
+        (Some(low), Some(high)) => check_slice_bounds(low, Some(high)).map_err(|e| (1, e)),
+        _ => Ok(()),
+    }
+}
+
 pub fn slice<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let low = arg_int(cx, args, 0, "low")?.unwrap_or(0);
     let high = arg_int(cx, args, 1, "high")?;
+    check_slice_bounds(low, high).map_err(Fail::msg)?;
     match v.into_owned() {
         Value::Str(s) => {
             let (lo, hi) = bounds(s.len(), low, high)?;
@@ -517,6 +549,44 @@ pub fn merge<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     ok(merge_into(v.into_owned(), with))
 }
 
+/// `assign`: like `merge`, but on a collision of two non-objects the source wins (Bento's
+/// `assign`); an array target gets the source appended.
+pub fn assign<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let with = arg(cx, args, 0)?
+        .map(Cow::into_owned)
+        .unwrap_or(Value::Null);
+    match (v.into_owned(), with) {
+        (Value::Array(mut d), Value::Array(s)) => {
+            d.extend(s);
+            ok(Value::Array(d))
+        }
+        (Value::Array(mut d), s) => {
+            d.push(s);
+            ok(Value::Array(d))
+        }
+        (d @ Value::Object(_), s @ Value::Object(_)) => ok(assign_into(d, s)),
+        // Bento merges nothing from a source that is not an object.
+        (d @ Value::Object(_), _) => ok(d),
+        (other, _) => Err(expected("object or array", &other)),
+    }
+}
+
+fn assign_into(dst: Value, src: Value) -> Value {
+    match (dst, src) {
+        (Value::Object(mut d), Value::Object(s)) => {
+            for (k, v) in s {
+                let assigned = match d.remove(&k) {
+                    Some(existing) => assign_into(existing, v),
+                    None => v,
+                };
+                d.insert(k, assigned);
+            }
+            Value::Object(d)
+        }
+        (_, s) => s,
+    }
+}
+
 fn remove_path(v: &mut Value, path: &[&str]) {
     let Some((first, rest)) = path.split_first() else {
         return;
@@ -571,13 +641,34 @@ pub fn concat<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     ok(Value::Array(a))
 }
 
-pub fn unique<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
+/// As Bento's: strings (and bytes) and numbers are told apart by value, each in their own set
+/// (`"1"` and `1` are both kept); any other element (or `emit` result) is an error.
+pub fn unique<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    let emit = args.first().and_then(Option::as_ref);
     let Value::Array(a) = v.into_owned() else {
         return Err(Fail::msg("unique needs an array"));
     };
+    let mut texts: HashSet<Vec<u8>> = HashSet::new();
+    // By their bits, -0 as 0; NaN is never equal to one seen (as a Go map key).
+    let mut numbers: HashSet<u64> = HashSet::new();
     let mut out: Vec<Value> = Vec::with_capacity(a.len());
-    for item in a {
-        if !out.iter().any(|x| equal(x, &item)) {
+    for (i, item) in a.into_iter().enumerate() {
+        let key = match emit {
+            Some(f) => call(cx, f, Subj::V(&item))
+                .map_err(|e| at_index(i, e))?
+                .into_owned(),
+            None => item.clone(),
+        };
+        let fresh = match &key {
+            Value::Str(s) => texts.insert(s.as_bytes().to_vec()),
+            Value::Bytes(b) => texts.insert(b.clone()),
+            Value::Int(_) | Value::Float(_) | Value::RawNumber(..) => {
+                let n = key.as_f64().unwrap_or(f64::NAN);
+                n.is_nan() || numbers.insert(if n == 0.0 { 0 } else { n.to_bits() })
+            }
+            other => return Err(at_index(i, expected("string or number", other))),
+        };
+        if fresh {
             out.push(item);
         }
     }
@@ -598,14 +689,24 @@ pub fn flatten<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     ok(Value::Array(out))
 }
 
+/// An element's error, saying which element: "index 3: …".
+fn at_index(i: usize, e: Fail) -> Fail {
+    match e {
+        Fail::Error(m) => Fail::Error(format!("index {i}: {m}")),
+        other => other,
+    }
+}
+
+/// A string's characters (or a byte array's bytes) in reverse order. Only those, as in Bento
+/// 1.12 (an array is an error there).
 pub fn reverse<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     match v.into_owned() {
-        Value::Array(mut a) => {
-            a.reverse();
-            ok(Value::Array(a))
-        }
         Value::Str(s) => ok(Value::Str(s.chars().rev().collect())),
-        other => Err(expected("array or string", &other)),
+        Value::Bytes(mut b) => {
+            b.reverse();
+            ok(Value::Bytes(b))
+        }
+        other => Err(expected("string", &other)),
     }
 }
 
@@ -658,6 +759,9 @@ fn collapse_into(prefix: &str, v: Value, include_empty: bool, out: &mut Map) {
 
 pub fn collapse<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let include_empty = matches!(arg(cx, args, 0)?.as_deref(), Some(Value::Bool(true)));
+    if !matches!(&*v, Value::Object(_) | Value::Array(_)) {
+        return Err(expected("object or array", &v));
+    }
     let mut out = Map::new();
     collapse_into("", v.into_owned(), include_empty, &mut out);
     ok(Value::Object(out))

@@ -35,12 +35,93 @@ pub fn bytes<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
 /// Like Bento: numbers are plain float64s unless `use_number: true` keeps them as written.
 pub fn parse_json<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let use_number = matches!(arg(cx, args, 0)?.as_deref(), Some(Value::Bool(true)));
-    let mut doc = Value::from_json_bytes(raw(&v)?)
-        .map_err(|e| Fail::msg(format!("failed to parse value as JSON: {e}")))?;
+    let text = raw(&v)?;
+    // Bento reads the first JSON value and ignores what follows it (Go's json.Decoder):
+    // `{"a":1} trailing` is {"a":1}, `2023-06-01` is 2023.
+    let first = first_value_len(text).and_then(|end| Value::from_json_bytes(&text[..end]).ok());
+    let mut doc = match first {
+        Some(doc) => doc,
+        None => Value::from_json_bytes(text)
+            .map_err(|e| Fail::msg(format!("failed to parse value as JSON: {e}")))?,
+    };
     if !use_number {
         doc.forget_number_text();
     }
     ok(doc)
+}
+
+/// The length of the first JSON value in `b` (leading white space included), by the JSON
+/// grammar; `None` when it does not start with one (the parser then reports why).
+fn first_value_len(b: &[u8]) -> Option<usize> {
+    let start = b.iter().position(|c| !c.is_ascii_whitespace())?;
+    let digits = |mut i: usize| {
+        let from = i;
+        while b.get(i).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+        }
+        (i > from).then_some(i)
+    };
+    let end = match b[start] {
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut in_str = false;
+            let mut i = start;
+            loop {
+                let c = *b.get(i)?;
+                if in_str {
+                    match c {
+                        b'\\' => i += 1,
+                        b'"' => in_str = false,
+                        _ => {}
+                    }
+                } else {
+                    match c {
+                        b'"' => in_str = true,
+                        b'{' | b'[' => depth += 1,
+                        b'}' | b']' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break i + 1;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                i += 1;
+            }
+        }
+        b'"' => {
+            let mut i = start + 1;
+            loop {
+                match *b.get(i)? {
+                    b'\\' => i += 2,
+                    b'"' => break i + 1,
+                    _ => i += 1,
+                }
+            }
+        }
+        b'-' | b'0'..=b'9' => {
+            let mut i = start + usize::from(b[start] == b'-');
+            i = if b.get(i) == Some(&b'0') {
+                i + 1
+            } else {
+                digits(i)?
+            };
+            if b.get(i) == Some(&b'.') {
+                i = digits(i + 1)?;
+            }
+            if matches!(b.get(i), Some(b'e' | b'E')) {
+                let j = i + 1 + usize::from(matches!(b.get(i + 1), Some(b'+' | b'-')));
+                i = digits(j)?;
+            }
+            i
+        }
+        _ => ["true", "false", "null"]
+            .iter()
+            .find(|w| b[start..].starts_with(w.as_bytes()))
+            .map(|w| start + w.len())?,
+    };
+    Some(end)
 }
 
 pub fn format_json<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
@@ -53,14 +134,10 @@ pub fn format_json<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     } else {
         v.write_json_pretty(&indent, 0, &mut out);
     }
-    let mut s = String::from_utf8_lossy(&out).into_owned();
-    if escape_html {
-        s = s
-            .replace('<', "\\u003c")
-            .replace('>', "\\u003e")
-            .replace('&', "\\u0026");
-    }
-    ok(Value::Str(s))
+    let s = crate::document::escape_html(&String::from_utf8_lossy(&out), escape_html);
+    // A byte array, as in Bento: `.string()` makes it text; left as it is inside a document
+    // it is written as base64.
+    ok(Value::Bytes(s.into_bytes()))
 }
 
 pub fn encode<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
@@ -152,6 +229,32 @@ fn lit_str(e: Option<&Option<Expr>>) -> Option<&str> {
     match e {
         Some(Some(Expr::Lit(Value::Str(s)))) => Some(s),
         _ => None,
+    }
+}
+
+/// The schemes `encode` and `decode` know here.
+const SCHEMES: &[&str] = &["base64", "base64url", "base64rawurl", "hex"];
+/// Schemes of Bento's catalogue this engine does not provide.
+const SCHEMES_ELSEWHERE: &[&str] = &["ascii85", "z85"];
+
+/// A literal scheme of `encode`/`decode` is checked while parsing, as Bento does.
+pub fn prepare_scheme(args: &mut [Option<Expr>]) -> Result<(), (usize, String)> {
+    match lit_str(args.first()) {
+        Some(s) if SCHEMES_ELSEWHERE.contains(&s) => Err((
+            0,
+            format!(
+                "encoding scheme {s} is not available in this collector; available: {}",
+                SCHEMES.join(", ")
+            ),
+        )),
+        Some(s) if !SCHEMES.contains(&s) => Err((
+            0,
+            format!(
+                "unrecognized encoding type: {s} (available: {})",
+                SCHEMES.join(", ")
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -109,7 +109,7 @@ methods! {
     "from_all" [] 0 => collections::identity,
     "collapse" ["include_empty"] 0 => collections::collapse,
     "explode" ["path"] 1 => collections::explode,
-    "assign" ["with"] 1 => collections::merge,
+    "assign" ["with"] 1 => collections::assign,
     // Encoding
     "parse_json" ["use_number"] 0 => encoding::parse_json,
     "format_json" ["indent", "no_indent", "escape_html"] 0 => encoding::format_json,
@@ -156,6 +156,8 @@ pub fn prepare(name: &str) -> Option<PrepareFn> {
         | "re_replace_all"
         | "re_replace" => Some(regex::prepare),
         "hash" => Some(encoding::prepare_hash),
+        "slice" => Some(collections::prepare_slice),
+        "encode" | "decode" => Some(encoding::prepare_scheme),
         "ts_format" | "format_timestamp" | "ts_strftime" | "format_timestamp_strftime" => {
             Some(time::prepare_tz_second)
         }

@@ -13,12 +13,9 @@ fn ok(v: Value) -> R<'static> {
     Ok(Cow::Owned(v))
 }
 
-/// A number from a string, the way Go's `strconv.ParseFloat` reads it (integers stay exact).
+/// A number from a string, the way Go's `strconv.ParseFloat` reads it (a float64, as Bento's
+/// `.number()` gives; no surrounding space allowed).
 fn parse_number(t: &str) -> Option<Value> {
-    let t = t.trim();
-    if let Ok(i) = t.parse::<i64>() {
-        return Some(Value::Int(i));
-    }
     t.parse::<f64>().ok().map(Value::Float)
 }
 
@@ -35,7 +32,9 @@ fn with_default<'a>(cx: &Cx<'a, '_>, args: Args<'a>, r: Result<Value, Fail>) -> 
 
 pub fn number<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
     let r = match &*v {
-        Value::Int(_) | Value::Float(_) => return Ok(v),
+        // Always a float64 in Bento (`IToNumber`), so `.string()` of it prints as Go's %g.
+        Value::Int(i) => return ok(Value::Float(*i as f64)),
+        Value::Float(_) => return Ok(v),
         // Bento's `.number()` of a `json.Number` is its float64.
         Value::RawNumber(f, _) => return ok(Value::Float(*f)),
         Value::Str(t) => parse_number(t)
@@ -57,10 +56,17 @@ pub fn float64<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
 pub fn int64<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     match &*v {
         Value::Int(_) => Ok(v),
-        Value::Float(f) | Value::RawNumber(f, _) if f.fract() == 0.0 && f.abs() < 9.2e18 => {
-            ok(Value::Int(*f as i64))
-        }
-        Value::Float(f) | Value::RawNumber(f, _) => Err(Fail::msg(format!(
+        // Bento converts an input number (a `json.Number`) by its text, as an integer
+        // literal: `7.0`, `1e3` and integers beyond 64 bits are errors, not 7 and 1000.
+        Value::RawNumber(_, text) => match text.parse::<i64>() {
+            Ok(i) => ok(Value::Int(i)),
+            Err(e) => Err(Fail::msg(format!(
+                "number {text} (as written in the input) is not a 64-bit integer literal ({e}); \
+                 use .number().round() first to convert it anyway"
+            ))),
+        },
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => ok(Value::Int(*f as i64)),
+        Value::Float(f) => Err(Fail::msg(format!(
             "value {f} cannot be represented as an integer"
         ))),
         Value::Str(t) => match t.trim().parse::<i64>() {
@@ -74,6 +80,12 @@ pub fn int64<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
 }
 
 pub fn uint64<'a>(cx: &Cx<'a, '_>, v: Val<'a>, args: Args<'a>) -> R<'a> {
+    // A whole float from 2^63 to 2^64 is an unsigned integer Bento prints in full.
+    if let Value::Float(f) = &*v {
+        if f.fract() == 0.0 && (9.223_372_036_854_776e18..1.844_674_407_370_955_2e19).contains(f) {
+            return ok(Value::RawNumber(*f, (*f as u64).to_string().into()));
+        }
+    }
     let r = int64(cx, v, args)?;
     match &*r {
         Value::Int(i) if *i < 0 => Err(Fail::msg(format!(
@@ -183,16 +195,14 @@ pub fn min<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
     extreme(v, false)
 }
 
+/// Bento's `sum`: a number is its own sum; an array's is a float64 total.
 pub fn sum<'a>(_: &Cx<'a, '_>, v: Val<'a>, _: Args<'a>) -> R<'a> {
-    let nums = numbers(&v)?;
-    let mut int: Option<i64> = Some(0);
-    let mut f = 0.0;
-    for n in nums {
-        f += as_f64(n);
-        int = match (int, n) {
-            (Some(acc), Value::Int(i)) => acc.checked_add(*i),
-            _ => None,
-        };
+    if matches!(&*v, Value::Int(_) | Value::Float(_) | Value::RawNumber(..)) {
+        return Ok(v);
     }
-    ok(int.map_or(Value::Float(f), Value::Int))
+    let nums = numbers(&v)?;
+    // From +0 (Rust's float `sum()` starts at -0, so `[].sum()` would print -0).
+    ok(Value::Float(
+        nums.into_iter().map(as_f64).fold(0.0, |a, b| a + b),
+    ))
 }
