@@ -448,7 +448,7 @@ fn map_one(m: &Mapping, bento: &str, mut meta: Map) -> Option<(String, Vec<Label
             .map(|(k, v)| {
                 let v = match v {
                     Value::Str(s) => s.clone(),
-                    other => other.to_json_string(),
+                    other => other.to_meta_text(),
                 };
                 label(&prom_name(k), &v)
             })
