@@ -193,6 +193,11 @@ pub fn families(
             m.input_received.get(),
         ),
         counter(
+            "bento_input_tombstones",
+            "Kafka tombstones (records with a null value) skipped: they carry no event.",
+            m.input_tombstones.get(),
+        ),
+        counter(
             "bento_processor_dropped",
             "Messages filtered out by the pipeline (root = deleted()).",
             m.processor_dropped.get(),
@@ -313,6 +318,7 @@ mod tests {
     fn text_parses_with_exact_names_labels_and_values() {
         let m = Metrics::default();
         m.input_received.add(7);
+        m.input_tombstones.add(3);
         m.output_sent.add(5);
         m.processor_dropped.add(1);
         m.processor_error.add(1);
@@ -354,6 +360,7 @@ mod tests {
             }
         };
         assert_eq!(value("bento_input_received"), 7.0);
+        assert_eq!(value("bento_input_tombstones"), 3.0);
         assert_eq!(value("bento_output_sent"), 5.0);
         assert_eq!(value("bento_output_error"), 2.0);
         assert_eq!(value("bento_batch_created"), 3.0);

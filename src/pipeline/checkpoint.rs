@@ -81,6 +81,24 @@ impl Checkpointer {
         self.window.lock().watermark
     }
 
+    /// Move the watermark to `offset` when nothing is in flight and `offset` is past it: the
+    /// offsets in between belong to records the consumer never hands out (transaction
+    /// markers, the records of aborted transactions), which are done by definition. The
+    /// caller vouches for that; no tracked message can be skipped, since one in flight blocks
+    /// the move. True if the watermark moved.
+    pub fn skip_to(&self, offset: i64) -> bool {
+        let mut w = self.window.lock();
+        let behind =
+            w.watermark.is_none_or(|wm| wm < offset) && w.last_tracked.is_none_or(|l| l < offset);
+        if !w.entries.is_empty() || !behind {
+            return false;
+        }
+        w.watermark = Some(offset);
+        // Later messages come from `offset` on.
+        w.last_tracked = Some(offset - 1);
+        true
+    }
+
     /// Messages tracked but not yet below the watermark (acked-out-of-order ones included:
     /// they still hold their place until everything before them is done).
     pub fn in_flight(&self) -> usize {
@@ -140,6 +158,29 @@ mod tests {
         assert_eq!(cp.watermark(), Some(17));
         assert_eq!(cp.in_flight(), 0);
         assert_eq!(cp.acked_total(), 5);
+    }
+
+    #[test]
+    fn skip_to_moves_only_an_idle_watermark_forward() {
+        let cp = Checkpointer::new();
+        assert!(
+            cp.skip_to(3),
+            "nothing tracked yet: records 0..3 were never handed out"
+        );
+        assert_eq!(cp.watermark(), Some(3));
+        let a = cp.track(5);
+        assert!(!cp.skip_to(9), "5 is in flight");
+        assert_eq!(cp.watermark(), Some(3));
+        a.ack();
+        assert_eq!(cp.watermark(), Some(6));
+        assert!(
+            !cp.skip_to(6) && !cp.skip_to(4),
+            "never backwards or in place"
+        );
+        assert!(cp.skip_to(8), "a marker at 6 and 7");
+        assert_eq!(cp.watermark(), Some(8));
+        cp.track(8).ack();
+        assert_eq!(cp.watermark(), Some(9));
     }
 
     #[test]

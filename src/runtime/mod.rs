@@ -152,6 +152,7 @@ pub fn run(plan: Plan, ctl: &Control) -> anyhow::Result<Summary> {
     let mut first_error: Option<anyhow::Error> = None;
     let mut pending = 2;
     let mut timed_out = false;
+    let mut input_done = false;
     while pending > 0 {
         let next = match ctl.deadline() {
             Some(deadline) => done_rx.recv_deadline(deadline).map_err(|_| ()),
@@ -163,6 +164,7 @@ pub fn run(plan: Plan, ctl: &Control) -> anyhow::Result<Summary> {
         match next {
             Ok((stage, result)) => {
                 pending -= 1;
+                input_done |= stage == "input";
                 if let Err(e) = result {
                     let reason = format!("{stage} failed: {e:#}");
                     match stage {
@@ -180,6 +182,13 @@ pub fn run(plan: Plan, ctl: &Control) -> anyhow::Result<Summary> {
                     timeout = %crate::config::duration::format(config.shutdown_timeout.get()),
                     "shutdown_timeout reached with work in flight; exiting without it (un-acked events are redelivered on restart)"
                 );
+                if !input_done {
+                    // The input keeps the end of the timeout for its final commit and close
+                    // (a Kafka consumer leaving its group); it did not make it.
+                    tracing::warn!(
+                        "the input had not finished closing: a Kafka consumer group may wait a session timeout before it re-assigns this member's partitions"
+                    );
+                }
                 break;
             }
         }

@@ -182,6 +182,11 @@ pub struct Faults {
     pub reject_event_names: Vec<String>,
     /// Read request bodies slowly: this delay per 64 KiB chunk.
     pub slow_drain: Option<Duration>,
+    /// Hold every event request, unanswered and uncounted, while this is set: an API that
+    /// hangs. Held requests go on (latency, then the usual handling) once a
+    /// [`ApiDouble::set_faults`] clears it, and are dropped unanswered when the double shuts
+    /// down.
+    pub hang: bool,
     /// Mimic the real API's default bulk mode, which publishes events one by one and answers
     /// 400 at the first bad one: the events before it are accepted (counted) before the 400.
     /// Off by default: the double then validates the whole request before counting any event.
@@ -601,6 +606,9 @@ fn handle(
             return None;
         }
     };
+    if event_route && !hold_while_hanging(sh) {
+        return None;
+    }
     let resp = match (route, faults) {
         (Route::Single | Route::Bulk, Some((f, scripted))) => {
             event_request(sh, route, head, body, &f, scripted)
@@ -618,6 +626,18 @@ fn handle(
     };
     sh.count_status(route, resp.status, bytes);
     Some(resp)
+}
+
+/// Wait while [`Faults::hang`] is set (reading the current faults, so a `set_faults` releases
+/// the wait); false when the double is shutting down meanwhile.
+fn hold_while_hanging(sh: &Shared) -> bool {
+    while sh.faults.lock().faults.hang {
+        if sh.stopping.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
 }
 
 fn event_request(

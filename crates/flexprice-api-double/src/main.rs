@@ -121,6 +121,7 @@ fn main() -> ExitCode {
         reject_event_names: args.reject_event_name,
         slow_drain: args.slow_drain,
         partial_bulk: args.partial_bulk,
+        hang: false,
         injected_stores: args.injected_stores,
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

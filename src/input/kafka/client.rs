@@ -5,7 +5,7 @@
 
 use rdkafka::ClientConfig;
 
-use super::config::KafkaConfig;
+use super::config::{GroupProtocol, KafkaConfig};
 
 /// How often librdkafka emits statistics; the input reads per-partition lag from them.
 pub(crate) const STATS_INTERVAL_MS: u64 = 1000;
@@ -30,14 +30,21 @@ pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
             "auto.commit.interval.ms",
             millis(c.commit_period.get()).max(1).to_string(),
         );
-        cfg.set(
-            "session.timeout.ms",
-            millis(c.group.session_timeout.get()).to_string(),
-        );
-        cfg.set(
-            "heartbeat.interval.ms",
-            millis(c.group.heartbeat_interval.get()).to_string(),
-        );
+        // With the consumer protocol (KIP-848) the broker owns the session timeout and the
+        // heartbeat interval, and librdkafka refuses both (and an assignment strategy) at
+        // start-up; the group config's lint says so when they are set.
+        if c.group_protocol().ok() == Some(GroupProtocol::Consumer) {
+            cfg.set("group.protocol", GroupProtocol::Consumer.name());
+        } else {
+            cfg.set(
+                "session.timeout.ms",
+                millis(c.group.session_timeout()).to_string(),
+            );
+            cfg.set(
+                "heartbeat.interval.ms",
+                millis(c.group.heartbeat_interval()).to_string(),
+            );
+        }
         cfg.set(
             "max.poll.interval.ms",
             millis(c.group.rebalance_timeout.get()).to_string(),
@@ -47,6 +54,10 @@ pub fn consumer_config(c: &KafkaConfig) -> ClientConfig {
     }
     // At-least-once: never let librdkafka store the offset of a message merely handed to us.
     cfg.set("enable.auto.offset.store", "false");
+    // Events of an aborted transaction were never meant to be billed: only committed ones
+    // reach the pipeline. librdkafka's default too, set here so the choice is visible (and
+    // `librdkafka_options` can still say `read_uncommitted`).
+    cfg.set("isolation.level", "read_committed");
     cfg.set(
         "auto.offset.reset",
         if c.start_from_oldest {
@@ -109,6 +120,34 @@ mod tests {
         assert_eq!(cfg.get("fetch.queue.backoff.ms"), Some("50"));
         assert_eq!(cfg.get("client.rack"), None);
         assert_eq!(cfg.get("sasl.mechanism"), None);
+        assert_eq!(cfg.get("isolation.level"), Some("read_committed"));
+        assert_eq!(
+            cfg.get("group.protocol"),
+            None,
+            "classic, librdkafka's default"
+        );
+    }
+
+    #[test]
+    fn consumer_protocol_sends_no_client_side_group_timings() {
+        let mut c = base();
+        c.group.protocol = GroupProtocol::Consumer;
+        let cfg = consumer_config(&c);
+        assert_eq!(cfg.get("group.protocol"), Some("consumer"));
+        assert_eq!(cfg.get("session.timeout.ms"), None);
+        assert_eq!(cfg.get("heartbeat.interval.ms"), None);
+        assert_eq!(cfg.get("max.poll.interval.ms"), Some("60000"));
+        // librdkafka accepts the set (it refuses session.timeout.ms with this protocol).
+        let made: Result<rdkafka::consumer::BaseConsumer, _> = cfg.create();
+        assert!(made.is_ok(), "{:?}", made.err());
+        // The same through librdkafka_options.
+        let mut c = base();
+        c.librdkafka_options
+            .insert("group.protocol".into(), "consumer".into());
+        let cfg = consumer_config(&c);
+        assert_eq!(cfg.get("session.timeout.ms"), None);
+        let made: Result<rdkafka::consumer::BaseConsumer, _> = cfg.create();
+        assert!(made.is_ok(), "{:?}", made.err());
     }
 
     #[test]

@@ -49,36 +49,82 @@ pub struct KafkaConfig {
     pub librdkafka_options: BTreeMap<String, String>,
 }
 
-/// Bento's `group` block. `rebalance_timeout` maps to librdkafka's `max.poll.interval.ms`
-/// (the rebalance timeout it sends in JoinGroup); the input polls continuously, paused
-/// partitions included, so a slow output never exceeds it.
+/// Bento's `group` block, plus the group protocol.
+///
+/// `rebalance_timeout` maps to librdkafka's `max.poll.interval.ms` (the rebalance timeout it
+/// sends in JoinGroup, and the poll interval the consumer protocol enforces); the input polls
+/// continuously, paused partitions included, so a slow output never exceeds it.
+///
+/// `protocol` is librdkafka's `group.protocol`, and sits here so that its config path,
+/// `input.kafka.group.protocol`, reads as the librdkafka property it sets. Bento's inputs have
+/// no such field (kafka_franz speaks the classic protocol only), so a Bento config keeps the
+/// classic protocol. `consumer` is KIP-848 (Kafka 4.0+ brokers): the broker assigns partitions,
+/// incrementally, and the session timeout and heartbeat interval are broker settings
+/// (`group.consumer.session.timeout.ms`, `group.consumer.heartbeat.interval.ms`), which
+/// librdkafka refuses to take from the client. So with `consumer`, `session_timeout` and
+/// `heartbeat_interval` are not sent, and setting them is a config problem rather than a
+/// silently ignored value. They are optional here only to tell "set" from "default".
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaGroup {
-    #[serde(default = "default_session_timeout")]
-    pub session_timeout: Duration,
-    #[serde(default = "default_heartbeat_interval")]
-    pub heartbeat_interval: Duration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval: Option<Duration>,
     #[serde(default = "default_rebalance_timeout")]
     pub rebalance_timeout: Duration,
+    #[serde(default)]
+    pub protocol: GroupProtocol,
+}
+
+/// librdkafka's `group.protocol`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupProtocol {
+    /// The JoinGroup/SyncGroup protocol every Kafka version speaks; eager rebalances with the
+    /// default assignors.
+    #[default]
+    Classic,
+    /// KIP-848: broker-side assignment, incremental rebalances.
+    Consumer,
+}
+
+impl GroupProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            GroupProtocol::Classic => "classic",
+            GroupProtocol::Consumer => "consumer",
+        }
+    }
 }
 
 impl Default for KafkaGroup {
     fn default() -> Self {
         KafkaGroup {
-            session_timeout: default_session_timeout(),
-            heartbeat_interval: default_heartbeat_interval(),
+            session_timeout: None,
+            heartbeat_interval: None,
             rebalance_timeout: default_rebalance_timeout(),
+            protocol: GroupProtocol::default(),
         }
     }
 }
 
-fn default_session_timeout() -> Duration {
-    Duration::from_secs(10)
+impl KafkaGroup {
+    /// `session_timeout`, or Bento's default (10 s).
+    pub fn session_timeout(&self) -> std::time::Duration {
+        self.session_timeout
+            .unwrap_or(Duration::from_secs(10))
+            .get()
+    }
+
+    /// `heartbeat_interval`, or Bento's default (3 s).
+    pub fn heartbeat_interval(&self) -> std::time::Duration {
+        self.heartbeat_interval
+            .unwrap_or(Duration::from_secs(3))
+            .get()
+    }
 }
-fn default_heartbeat_interval() -> Duration {
-    Duration::from_secs(3)
-}
+
 fn default_rebalance_timeout() -> Duration {
     Duration::from_secs(60)
 }
@@ -118,8 +164,71 @@ impl KafkaConfig {
         }
     }
 
+    /// The group protocol in effect: `librdkafka_options` can set `group.protocol` too, and,
+    /// applied last, wins over `group.protocol`. `Err` names an option value librdkafka does
+    /// not know.
+    pub fn group_protocol(&self) -> Result<GroupProtocol, String> {
+        match self
+            .librdkafka_options
+            .get("group.protocol")
+            .map(|v| v.trim())
+        {
+            None => Ok(self.group.protocol),
+            Some(v) if v.eq_ignore_ascii_case("classic") => Ok(GroupProtocol::Classic),
+            Some(v) if v.eq_ignore_ascii_case("consumer") => Ok(GroupProtocol::Consumer),
+            Some(v) => Err(format!(
+                "unknown group protocol `{v}`: expected `classic` or `consumer`"
+            )),
+        }
+    }
+
     pub fn validate(&self, path: &str, p: &mut Problems) {
         self.client().check(path, p);
+        match self.group_protocol() {
+            Err(e) => p.add(format!("{path}.librdkafka_options.group.protocol"), e),
+            Ok(GroupProtocol::Consumer) => {
+                let broker_side = |what: &str, broker: &str| {
+                    format!(
+                        "not used with group protocol `consumer` (KIP-848): the broker sets the {what} \
+                         (`{broker}`, or per group with kafka-configs); remove it here"
+                    )
+                };
+                if self.group.session_timeout.is_some() {
+                    p.add(
+                        format!("{path}.group.session_timeout"),
+                        broker_side("session timeout", "group.consumer.session.timeout.ms"),
+                    );
+                }
+                if self.group.heartbeat_interval.is_some() {
+                    p.add(
+                        format!("{path}.group.heartbeat_interval"),
+                        broker_side("heartbeat interval", "group.consumer.heartbeat.interval.ms"),
+                    );
+                }
+                // librdkafka refuses these at start-up with the consumer protocol.
+                for key in [
+                    "session.timeout.ms",
+                    "heartbeat.interval.ms",
+                    "partition.assignment.strategy",
+                    "group.protocol.type",
+                ] {
+                    if self.librdkafka_options.contains_key(key) {
+                        let hint = if key == "partition.assignment.strategy" {
+                            "use `group.remote.assignor` (`uniform` or `range`) instead"
+                        } else {
+                            "the broker sets it with this protocol"
+                        };
+                        p.add(
+                            format!("{path}.librdkafka_options.{key}"),
+                            format!(
+                                "not supported with group protocol `consumer` (KIP-848): {hint}"
+                            ),
+                        );
+                    }
+                }
+            }
+            Ok(GroupProtocol::Classic) => {}
+        }
         match super::topics::parse(&self.topics) {
             Err(e) => p.add(format!("{path}.topics"), e.0),
             Ok(super::topics::Topics::Balanced(_)) if self.consumer_group.trim().is_empty() => {
@@ -174,12 +283,26 @@ mod tests {
         assert_eq!(c.commit_period.get(), std::time::Duration::from_secs(1));
         assert!(c.start_from_oldest);
         assert_eq!(
-            c.group.session_timeout.get(),
+            c.group.session_timeout(),
             std::time::Duration::from_secs(10)
+        );
+        assert_eq!(
+            c.group.heartbeat_interval(),
+            std::time::Duration::from_secs(3)
         );
         assert_eq!(
             c.group.rebalance_timeout.get(),
             std::time::Duration::from_secs(60)
+        );
+        assert_eq!(c.group.protocol, GroupProtocol::Classic);
+        let c: KafkaConfig = serde_yaml_ng::from_str(
+            "addresses: [a]\ntopics: [t]\nconsumer_group: g\ngroup: {session_timeout: 6s}\n",
+        )
+        .expect("parses");
+        assert_eq!(
+            c.group.rebalance_timeout.get(),
+            std::time::Duration::from_secs(60),
+            "a partial group block keeps the other defaults"
         );
         assert!(problems("addresses: [a]\ntopics: [t]\nconsumer_group: g\n").is_empty());
     }
@@ -212,5 +335,46 @@ mod tests {
             p.iter().all(|m| m.contains("out of range: 1..=1000000")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn consumer_protocol_rejects_client_side_group_timings() {
+        let base = "addresses: [a]\ntopics: [t]\nconsumer_group: g\n";
+        assert!(problems(&format!("{base}group: {{protocol: consumer}}\n")).is_empty());
+        let p = problems(&format!(
+            "{base}group: {{protocol: consumer, session_timeout: 6s, heartbeat_interval: 1s}}\n"
+        ));
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("input.kafka.group.session_timeout:")
+                    && m.contains("group.consumer.session.timeout.ms")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("input.kafka.group.heartbeat_interval:")),
+            "{p:?}"
+        );
+        // The classic protocol takes them.
+        assert!(problems(&format!(
+            "{base}group: {{protocol: classic, session_timeout: 6s, heartbeat_interval: 1s}}\n"
+        ))
+        .is_empty());
+        // Through librdkafka_options, which win.
+        let p = problems(&format!(
+            "{base}librdkafka_options: {{group.protocol: consumer, partition.assignment.strategy: range}}\n"
+        ));
+        assert!(
+            p.iter().any(|m| m.contains("partition.assignment.strategy")
+                && m.contains("group.remote.assignor")),
+            "{p:?}"
+        );
+        let p = problems(&format!(
+            "{base}librdkafka_options: {{group.protocol: modern}}\n"
+        ));
+        assert!(p.iter().any(|m| m.contains("`modern`")), "{p:?}");
+        let bad: Result<KafkaConfig, _> =
+            serde_yaml_ng::from_str(&format!("{base}group: {{protocol: modern}}\n"));
+        assert!(bad.is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The poll loop: messages out, acked watermarks into librdkafka's offset store, pauses for
 //! backpressure, and the drain-then-commit shutdown.
 
+use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,6 +25,12 @@ const SEND_SLICE: Duration = Duration::from_millis(10);
 const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often acked watermarks are stored and limit-paused partitions re-checked.
 const TICK: Duration = Duration::from_millis(20);
+/// How often caught-up partitions are checked for records never handed out (transaction
+/// markers): it asks librdkafka for the assignment's positions.
+const SKIP_CHECK: Duration = Duration::from_millis(250);
+/// The most of `shutdown_timeout` kept, at its end, for the final commit and for leaving the
+/// group (a quarter of it when that is less).
+const CLOSE_RESERVE: Duration = Duration::from_secs(2);
 
 pub(crate) struct Loop {
     pub consumer: BaseConsumer<Ctx>,
@@ -35,6 +42,8 @@ pub(crate) struct Loop {
     pub stall_pause_after: Duration,
     /// Copy keys and headers into each message's origin (a processor reads metadata).
     pub metadata: bool,
+    /// When [`Loop::skip_unseen`] may run next.
+    pub next_skip_check: Cell<Instant>,
 }
 
 impl Loop {
@@ -210,11 +219,20 @@ impl Loop {
         let payload = match msg.payload() {
             Some(p) if !p.is_empty() => p.to_vec(),
             other => {
+                // A tombstone (null value: a compacted topic deleting its key) carries no
+                // event. Bento hands it on as an empty message flagged
+                // `kafka_tombstone_message`, which a Flexprice mapping can only fail on and
+                // dead-letter; here it is skipped, counted, and acked on the spot, so the
+                // committed offset moves past it like past any delivered message.
+                let tombstone = other.is_none();
+                if tombstone {
+                    metrics::get().input_tombstones.inc();
+                }
                 tracing::debug!(
                     topic,
                     partition,
                     offset,
-                    tombstone = other.is_none(),
+                    tombstone,
                     "empty kafka message skipped"
                 );
                 ack.ack();
@@ -278,6 +296,12 @@ impl Loop {
             };
             (done, resume)
         };
+        let done = if self.ctx().group && Instant::now() >= self.next_skip_check.get() {
+            self.next_skip_check.set(Instant::now() + SKIP_CHECK);
+            self.skip_unseen(done)
+        } else {
+            done
+        };
         if done.count() > 0 {
             if let Err(e) = self.consumer.store_offsets(&done) {
                 tracing::debug!(error = %e, "storing offsets");
@@ -287,6 +311,72 @@ impl Loop {
             tracing::debug!(partitions = resume.len(), "acks freed room: resuming");
             self.resume(resume);
         }
+    }
+
+    /// Move the watermark of caught-up partitions past the records librdkafka read but never
+    /// handed out: transaction markers (one after every transaction), and the records of
+    /// aborted transactions (skipped under `read_committed`). Without this a partition whose
+    /// log ends with a marker keeps its committed offset on the marker: lag 1 for ever, and
+    /// an aborted transaction at the end is read (and dropped) again by every new owner.
+    ///
+    /// librdkafka's position (`rd_kafka_position`) is the offset after the last message *or
+    /// marker* it served to this consumer. A partition qualifies only when that position is
+    /// past the next offset we expect and everything we took is acked, and only when nothing
+    /// of it can have been served and dropped by us: it is not paused (a paused partition's
+    /// prefetched messages are dropped untracked, and its resume seeks back, which resets the
+    /// position). Then everything between is a record no message came from. Adds the moved
+    /// watermarks to `done`.
+    fn skip_unseen(&self, mut done: TopicPartitionList) -> TopicPartitionList {
+        let idle = {
+            let mut st = self.ctx().state.lock();
+            let downstream_paused = st.downstream_paused;
+            !downstream_paused
+                && st
+                    .iter_mut()
+                    .any(|(_, s)| !s.limit_paused && s.cp.in_flight() == 0)
+        };
+        if !idle {
+            return done;
+        }
+        let positions = match self.consumer.position() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::debug!(error = %e, "consumer position");
+                return done;
+            }
+        };
+        let mut st = self.ctx().state.lock();
+        if st.downstream_paused {
+            return done;
+        }
+        for e in positions.elements() {
+            let Offset::Offset(at) = e.offset() else {
+                continue;
+            };
+            let Some(s) = st.get_mut(e.topic(), e.partition()) else {
+                continue;
+            };
+            if s.limit_paused || s.dropped_from.is_some() || s.next.is_some_and(|n| at <= n) {
+                continue;
+            }
+            if s.cp.skip_to(at) {
+                tracing::debug!(
+                    topic = e.topic(),
+                    partition = e.partition(),
+                    from = s.next,
+                    to = at,
+                    "past records never handed out (transaction markers, aborted transactions)"
+                );
+                s.next = Some(at);
+                s.stored = Some(at);
+                if let Some(mut el) = done.find_partition(e.topic(), e.partition()) {
+                    let _ = el.set_offset(Offset::Offset(at));
+                } else {
+                    let _ = done.add_partition_offset(e.topic(), e.partition(), Offset::Offset(at));
+                }
+            }
+        }
+        done
     }
 
     /// Resume partitions, first seeking each back to the next offset we have not taken (the
@@ -385,15 +475,30 @@ impl Loop {
     /// After the last message went out: keep polling (paused, so no fetches, but the group
     /// keeps us) until the pipeline drained or the deadline passed, storing watermarks as acks
     /// arrive, then commit synchronously. Closing the consumer (on drop) leaves the group.
+    ///
+    /// The wait for the drain ends a little before `shutdown_timeout` runs out (a quarter of
+    /// it, at most [`CLOSE_RESERVE`]): the runtime stops waiting at the deadline and the
+    /// process exits, and a consumer cut off in the middle of its close never leaves its
+    /// group, so the next member waits a whole session timeout for its partitions. The
+    /// reserve gives the final commit and the LeaveGroup their time; acks that would have
+    /// come in it are redelivered, as any un-acked message is.
     fn finish(self, ctl: &Control) {
         // Stop fetching: nothing polled from here on is taken.
         self.pause_all(true, false);
         let fallback = Instant::now() + Duration::from_secs(30);
+        let started = Instant::now();
+        let reserve = |deadline: Instant| {
+            (deadline.saturating_duration_since(started) / 4).min(CLOSE_RESERVE)
+        };
         loop {
             let deadline = ctl.deadline().unwrap_or(fallback);
-            if matches!(ctl.drained().try_recv(), Err(TryRecvError::Disconnected))
-                || Instant::now() >= deadline
-            {
+            if matches!(ctl.drained().try_recv(), Err(TryRecvError::Disconnected)) {
+                break;
+            }
+            if Instant::now() + reserve(deadline) >= deadline {
+                tracing::warn!(
+                    "shutdown_timeout nearly reached with events in flight: committing what is done and leaving the consumer group"
+                );
                 break;
             }
             // Paused: any message still returned is not tracked, so never committed.
@@ -426,6 +531,14 @@ impl Loop {
         for (t, p) in owned {
             super::lag::forget(&t, p);
         }
+        let closing = Instant::now();
+        let group = ctx.group;
         drop(self.consumer);
+        if group {
+            tracing::info!(
+                took_ms = closing.elapsed().as_millis() as u64,
+                "kafka consumer closed: left the consumer group"
+            );
+        }
     }
 }

@@ -2,14 +2,17 @@
 //!
 //! With `BaseConsumer` every callback here runs inside `poll` on the input thread.
 
+use std::collections::HashMap;
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::lag;
@@ -26,6 +29,10 @@ pub(crate) struct Ctx {
     pub closing: AtomicBool,
     /// The input's side of `/ready`: connected once partitions are assigned.
     pub health: StageHealth,
+    /// The group speaks the consumer protocol (KIP-848): every rebalance is incremental.
+    pub incremental: bool,
+    /// When each rate-limited warning was last logged.
+    pub warned: Mutex<HashMap<Warning, Instant>>,
 }
 
 impl ClientContext for Ctx {
@@ -36,6 +43,27 @@ impl ClientContext for Ctx {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode as Code;
+        if matches!(
+            error.rdkafka_error_code(),
+            Some(Code::UnknownTopicOrPartition | Code::UnknownPartition | Code::UnknownTopic)
+        ) {
+            // A subscribed topic was deleted (or a partition is gone): librdkafka reports it
+            // every second per partition, and keeps the partitions assigned until its next
+            // full metadata refresh (`topic.metadata.refresh.interval.ms`, 5 min by default)
+            // makes the group rebalance without them. The other topics go on meanwhile.
+            if self.warn_due(Warning::TopicGone) {
+                tracing::warn!(
+                    target: "librdkafka",
+                    error = %error,
+                    "{reason}: a subscribed topic or partition no longer exists (deleted?); the other topics are consumed meanwhile, and the group drops it at librdkafka's next metadata refresh (topic.metadata.refresh.interval.ms); repeated at most every {}s",
+                    WARN_EVERY.as_secs()
+                );
+            } else {
+                tracing::debug!(target: "librdkafka", error = %error, "{reason}");
+            }
+            return;
+        }
         // Broker connection losses are retried by librdkafka; they are worth a warning, not a stop.
         tracing::warn!(target: "librdkafka", error = %error, "{reason}");
         if error.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::AllBrokersDown) {
@@ -57,18 +85,61 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        match rebalance {
-            Rebalance::Revoke(tpl) => self.revoke(consumer, tpl),
-            Rebalance::Assign(_) => {}
-            Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance error"),
-        }
-    }
-
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Assign(tpl) = rebalance {
-            self.assign(consumer, tpl);
-            self.health.connected();
+    /// librdkafka's rebalance callback, served inside `poll`. The assignment change is ours to
+    /// make, and how depends on the protocol: an eager rebalance (the classic protocol with
+    /// its default assignors) revokes everything and assigns the whole new set, with
+    /// `assign`; an incremental one (the consumer protocol, KIP-848, or a cooperative assignor
+    /// set through `librdkafka_options`) hands over only the partitions that move, with
+    /// `incremental_assign`/`incremental_unassign`, and librdkafka forbids `assign` there.
+    /// librdkafka reports the consumer protocol as cooperative only once the subscription is
+    /// in place, so the configured protocol decides too, not the report alone.
+    ///
+    /// Our part is the same in both: a revoke commits what is done for exactly the partitions
+    /// in the list and forgets them; an assign starts fresh trackers for exactly those in the
+    /// list (the partitions kept through an incremental rebalance keep theirs).
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let incremental = self.incremental
+            || matches!(
+                consumer.rebalance_protocol(),
+                RebalanceProtocol::Cooperative
+            );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let r = if incremental {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                match r {
+                    Ok(()) => {
+                        self.assign(consumer, tpl, incremental);
+                        self.health.connected();
+                    }
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        partitions = tpl.count(),
+                        "could not take the assigned partitions; the group rebalances again"
+                    ),
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(consumer, tpl);
+                self.unassign(consumer, tpl, incremental);
+            }
+            other => {
+                // librdkafka documents only the two above; on anything else give up what we
+                // hold, as its own default handling does.
+                let code: RDKafkaErrorCode = other.into();
+                tracing::warn!(error = %code, "consumer group rebalance error; giving up the assignment");
+                let all = self.state.lock().all();
+                self.revoke(consumer, &all);
+                self.unassign(consumer, &all, incremental);
+            }
         }
     }
 
@@ -87,6 +158,30 @@ impl ConsumerContext for Ctx {
             }
             // Nothing new was stored since the last commit.
             Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            // Some partitions' offsets were refused (a deleted topic's, every commit period
+            // until the group drops them); the others are committed.
+            Err(
+                e @ KafkaError::ConsumerCommit(
+                    RDKafkaErrorCode::UnknownTopicOrPartition | RDKafkaErrorCode::UnknownTopic,
+                ),
+            ) => {
+                let refused: Vec<String> = offsets
+                    .elements()
+                    .iter()
+                    .filter(|p| p.error().is_err())
+                    .map(|p| format!("{}[{}]", p.topic(), p.partition()))
+                    .collect();
+                if self.warn_due(Warning::CommitRefused) {
+                    tracing::warn!(
+                        error = %e,
+                        partitions = %refused.join(","),
+                        "offset commit refused for partitions that no longer exist; the others are committed; repeated at most every {}s",
+                        WARN_EVERY.as_secs()
+                    )
+                } else {
+                    tracing::debug!(error = %e, partitions = %refused.join(","), "offset commit refused");
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "offset commit failed; retried on the next commit period")
             }
@@ -94,7 +189,30 @@ impl ConsumerContext for Ctx {
     }
 }
 
+/// How often a warning that repeats for as long as its cause lasts is logged.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// Warnings logged at most every [`WARN_EVERY`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Warning {
+    TopicGone,
+    CommitRefused,
+}
+
 impl Ctx {
+    /// True (and the clock restarted) when `w` was not logged in the last [`WARN_EVERY`].
+    fn warn_due(&self, w: Warning) -> bool {
+        let mut last = self.warned.lock();
+        let now = Instant::now();
+        match last.get(&w) {
+            Some(&at) if now.duration_since(at) < WARN_EVERY => false,
+            _ => {
+                last.insert(w, now);
+                true
+            }
+        }
+    }
+
     /// Store what is done for the revoked partitions, commit it, and forget them. Their
     /// un-acked messages go to the new owner from the committed offset; late acks land in the
     /// dropped trackers and change nothing. The log line says how many messages the next
@@ -155,7 +273,18 @@ impl Ctx {
         st.iter_mut().for_each(|(_, p)| p.mark_stored_committed());
     }
 
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+    fn unassign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList, incremental: bool) {
+        let r = if incremental {
+            consumer.incremental_unassign(tpl)
+        } else {
+            consumer.unassign()
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, partitions = tpl.count(), "could not give up revoked partitions");
+        }
+    }
+
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList, incremental: bool) {
         let paused = {
             let mut st = self.state.lock();
             for e in tpl.elements() {
@@ -163,7 +292,7 @@ impl Ctx {
             }
             st.downstream_paused
         };
-        tracing::info!(partitions = tpl.count(), "partitions assigned");
+        tracing::info!(partitions = tpl.count(), incremental, "partitions assigned");
         // A fresh assignment starts un-paused unless the pipeline is stalled right now.
         let r = if paused {
             consumer.pause(tpl)

@@ -17,7 +17,7 @@ pub mod lag;
 mod state;
 pub mod topics;
 
-pub use config::{KafkaConfig, KafkaGroup};
+pub use config::{GroupProtocol, KafkaConfig, KafkaGroup};
 pub use lag::{lag, PartitionLag};
 
 use std::sync::atomic::AtomicBool;
@@ -77,6 +77,8 @@ impl KafkaInput {
             oauth,
             closing: AtomicBool::new(false),
             health,
+            incremental: c.group_protocol().ok() == Some(config::GroupProtocol::Consumer),
+            warned: Mutex::new(std::collections::HashMap::new()),
         };
         let consumer = BaseConsumer::from_config_and_context(&cfg, ctx)
             .context("creating the kafka consumer")?;
@@ -120,6 +122,7 @@ impl KafkaInput {
             checkpoint_limit: c.checkpoint_limit.max(1),
             metadata,
             stall_pause_after: Duration::from_millis((max_poll / 10).clamp(10, 1000)),
+            next_skip_check: std::cell::Cell::new(std::time::Instant::now()),
         })
     }
 }

@@ -70,6 +70,9 @@ impl Gauge {
 pub struct Metrics {
     /// `bento_input_received`: messages read from the input.
     pub input_received: Counter,
+    /// `bento_input_tombstones`: Kafka records with a null value (tombstones of compacted
+    /// topics), skipped (they carry no event) and committed.
+    pub input_tombstones: Counter,
     /// `bento_processor_dropped`: messages filtered out by `deleted()`.
     pub processor_dropped: Counter,
     /// `bento_processor_error`: messages failed by a processor or the event encoder.
@@ -96,6 +99,7 @@ pub struct Metrics {
 
 static METRICS: Metrics = Metrics {
     input_received: Counter::new(),
+    input_tombstones: Counter::new(),
     processor_dropped: Counter::new(),
     processor_error: Counter::new(),
     output_sent: Counter::new(),

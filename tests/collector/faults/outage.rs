@@ -1,7 +1,8 @@
-//! Fault matrix, the Flexprice API going away under load (the real binary, librdkafka's mock
-//! cluster as the broker — the API side is under test here — and the in-process API double):
-//! connection refused, then 503s, then 429s with `Retry-After`, then healthy again. Nothing may be lost or dead-lettered for an outage, memory stays bounded,
-//! requests during the outage follow the backoff schedule, and the rate recovers.
+//! Fault matrix, the Flexprice API going away under load (the real binary, the shared Apache
+//! Kafka broker with messages produced in record batches of 500, and the in-process API
+//! double): connection refused, then 503s, then 429s with `Retry-After`, then healthy again.
+//! Nothing may be lost or dead-lettered for an outage, memory stays bounded, requests during
+//! the outage follow the backoff schedule, and the rate recovers.
 //!
 //! CI runs 3 s / 6 s / 3 s phases over 20k events; `FAULT_SCALE=10` (scripts/faults) gives the
 //! full 30 s / 60 s / 30 s over 200k.
@@ -10,11 +11,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::support::faults::{
-    events, metric, mock_expected, mock_produce, report, scaled, sink_recording, wait_for, Cfg,
-    Collector, RssSampler, Tally,
+    events, expected_ids, metric, report, scaled, sink_recording, wait_for, Cfg, Collector,
+    RssSampler, Tally,
 };
+use crate::support::{create_topic, produce, Broker};
 use flexprice_api_double::Faults;
-use rdkafka::mocking::MockCluster;
 
 const P: i32 = 4;
 const MAX_IN_FLIGHT: usize = 4;
@@ -36,11 +37,11 @@ fn api_outage_refused_then_503_then_429_loses_nothing_and_recovers() {
     let unavailable = scaled(Duration::from_secs(6));
     let throttled = scaled(Duration::from_secs(3));
     let dir = tempfile::tempdir().expect("tmp");
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("outage", P, 1).expect("topic");
-    let bootstrap = cluster.bootstrap_servers();
-    mock_produce(&bootstrap, "outage", P, n);
-    let expected = mock_expected("outage", P, n);
+    let broker = Broker::start();
+    let bootstrap = broker.addr.clone();
+    create_topic(&bootstrap, "outage", P);
+    let landed = produce(&bootstrap, "outage", P, 0..n, 120, 500);
+    let expected = expected_ids("outage", &landed);
 
     let rec_a = dir.path().join("sink-a.jsonl");
     let rec_b = dir.path().join("sink-b.jsonl");

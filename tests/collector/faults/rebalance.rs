@@ -1,14 +1,17 @@
 //! Fault matrix, consumer-group rebalances under load (two real collector processes, one
-//! Apache Kafka broker or librdkafka's mock cluster, one API double): a second instance joins mid-load, takes partitions, then
-//! leaves (gracefully, then the variant where it is killed) — 0 lost, and every duplicate
-//! was announced by a revoke's `redelivered` count (or was in flight on a killed member).
+//! Apache Kafka broker or librdkafka's mock cluster, one API double): a second instance joins
+//! mid-load, takes partitions, then leaves (gracefully, then the variant where it is killed) —
+//! 0 lost, and every duplicate was announced by a revoke's `redelivered` count (or was in
+//! flight on a killed member). On Apache Kafka also with `group.protocol: consumer` (KIP-848),
+//! where the broker assigns and every rebalance is incremental: the first member gives up only
+//! the partitions that move, and keeps the rest (and their trackers) throughout.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::support::faults::{
-    events, expected_ids, mock_expected, mock_produce, report, sink_on, wait_for, Cfg, Collector,
-    Tally,
+    events, expected_ids, log_field, mock_expected, mock_produce, report, sink_on, wait_for, Cfg,
+    Collector, Tally,
 };
 use crate::support::{create_topic, produce, Broker};
 use flexprice_api_double::Faults;
@@ -31,13 +34,27 @@ enum Kafka {
     Mock(MockCluster<'static, DefaultProducerContext>),
 }
 
+/// The consumer group protocol the members speak.
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Classic,
+    /// KIP-848 (`group: {protocol: consumer}`); Apache Kafka only.
+    Consumer,
+}
+
 fn run(backend: Backend, leave_by_kill: bool) {
+    run_with(backend, leave_by_kill, Protocol::Classic);
+}
+
+fn run_with(backend: Backend, leave_by_kill: bool, protocol: Protocol) {
     let n = events(20_000);
-    let topic = match (backend, leave_by_kill) {
-        (Backend::Apache, false) => "rb",
-        (Backend::Apache, true) => "rbk",
-        (Backend::Mock, false) => "rbm",
-        (Backend::Mock, true) => "rbmk",
+    let topic = match (backend, leave_by_kill, protocol) {
+        (Backend::Apache, false, Protocol::Classic) => "rb",
+        (Backend::Apache, true, Protocol::Classic) => "rbk",
+        (Backend::Apache, false, Protocol::Consumer) => "rbc",
+        (Backend::Apache, true, Protocol::Consumer) => "rbck",
+        (Backend::Mock, false, _) => "rbm",
+        (Backend::Mock, true, _) => "rbmk",
     };
     let group = format!("g-{topic}");
     let dir = tempfile::tempdir().expect("tmp");
@@ -65,11 +82,15 @@ fn run(backend: Backend, leave_by_kill: bool) {
             ..Faults::default()
         },
     );
-    let cfg = Cfg {
+    let mut cfg = Cfg {
         checkpoint_limit: LIMIT,
         batch_count: 20,
         ..Cfg::new(&addr, topic, &group, sink.addr(), dir.path())
     };
+    if protocol == Protocol::Consumer {
+        // The session timeout and heartbeat interval are the broker's with this protocol.
+        cfg.group_block = "{protocol: consumer, rebalance_timeout: 10s}".into();
+    }
     let mut a = Collector::spawn(&cfg, dir.path(), "a");
     assert!(
         wait_for(Duration::from_secs(120), || sink.stats().unique_event_ids
@@ -118,12 +139,21 @@ fn run(backend: Backend, leave_by_kill: bool) {
     let finish = left.elapsed();
     assert!(a.running(), "A exited during the rebalances");
     // Read before A's own stop, whose final revoke moves nothing.
-    let moved = moved_partitions(&a.log_text(), &b.log_text(), leave_by_kill);
+    let (a_log, b_log) = (a.log_text(), b.log_text());
+    let moved = moved_partitions(&a_log, &b_log, leave_by_kill);
     a.sigterm();
     assert!(a.wait(Duration::from_secs(15)).is_some_and(|s| s.success()));
 
     let t = Tally::take(&sink, &expected, &cfg.dead_letter);
     eprintln!("{t:?}; join {join_took:?}; finish after leave {finish:?}");
+    // With the consumer protocol A never gives up everything: the join moves only B's
+    // share, and every assignment is an increment.
+    let a_revoked = log_field(&a_log, "partitions revoked", "partitions");
+    let incremental = [&a_log, &b_log].iter().all(|log| {
+        log.lines()
+            .filter(|l| l.contains("msg=\"partitions assigned\""))
+            .all(|l| l.contains("incremental=true"))
+    });
     // A revoke logs how many messages the next owners read again (`redelivered`: what was in
     // flight, plus what was acked since the last commit that succeeded; on a loaded machine a
     // join can take several rounds, each failing the commits of the one before). Every
@@ -134,10 +164,11 @@ fn run(backend: Backend, leave_by_kill: bool) {
     report(
         &format!(
             "rebalance ({}): 2nd instance joins, then leaves by {} mid-load",
-            if backend == Backend::Mock {
-                "MockCluster"
-            } else {
-                "Apache Kafka"
+            match (backend, protocol) {
+                (Backend::Mock, _) => "MockCluster",
+                (Backend::Apache, Protocol::Classic) => "Apache Kafka",
+                (Backend::Apache, Protocol::Consumer) =>
+                    "Apache Kafka, KIP-848 `consumer` protocol",
             },
             if leave_by_kill { "kill -9" } else { "SIGTERM" }
         ),
@@ -164,6 +195,13 @@ fn run(backend: Backend, leave_by_kill: bool) {
         moved.rounds >= 2,
         "two rebalances at least (the join, the leave): {moved:?}"
     );
+    if protocol == Protocol::Consumer {
+        assert!(incremental, "every assignment incremental\n{a_log}");
+        assert!(
+            a_revoked.iter().all(|&r| r < P as usize),
+            "A gave up only what moved, never all {P} partitions: {a_revoked:?}"
+        );
+    }
     drop(kafka);
 }
 
@@ -227,6 +265,13 @@ fn second_instance_joins_and_leaves_gracefully_mid_load() {
 #[test]
 fn second_instance_joins_and_is_killed_mid_load_mock_cluster() {
     run(Backend::Mock, true);
+}
+
+/// KIP-848: the same join and graceful leave with `group.protocol: consumer`. (A kill would
+/// wait for the broker's `group.consumer.session.timeout.ms`, 45 s by default.)
+#[test]
+fn second_instance_joins_and_leaves_gracefully_mid_load_consumer_protocol() {
+    run_with(Backend::Apache, false, Protocol::Consumer);
 }
 
 /// The same on Apache Kafka: after the killed member's session times out, the survivor is

@@ -168,6 +168,8 @@ pub struct Cfg {
     pub http_port: Option<u16>,
     /// Extra `input.kafka` lines (two-space indented under `kafka:` by the caller's text).
     pub kafka_extra: String,
+    /// The `input.kafka.group` block, as a YAML flow map.
+    pub group_block: String,
     /// The Bloblang expression for `event_name` (`throw(…)` in it fails the event, which is
     /// then dead-lettered).
     pub event_name: String,
@@ -194,6 +196,8 @@ impl Cfg {
             shutdown_timeout: "10s",
             http_port: None,
             kafka_extra: String::new(),
+            group_block: "{session_timeout: 6s, heartbeat_interval: 1s, rebalance_timeout: 10s}"
+                .into(),
             event_name: "\"usage\"".into(),
             dead_letter_kafka: None,
         }
@@ -217,7 +221,7 @@ input:
     commit_period: {commit}
     checkpoint_limit: {limit}
     fetch_buffer_cap: 256
-    group: {{session_timeout: 6s, heartbeat_interval: 1s, rebalance_timeout: 10s}}
+    group: {group_block}
 {extra}    librdkafka_options:
       fetch.wait.max.ms: '10'
 pipeline:
@@ -247,6 +251,7 @@ shutdown_timeout: {shutdown}
             commit = self.commit_period,
             limit = self.checkpoint_limit,
             extra = self.kafka_extra,
+            group_block = self.group_block,
             sink = self.sink,
             mif = self.max_in_flight,
             timeout = self.timeout,
@@ -618,6 +623,39 @@ impl Tally {
     pub fn complete(&self) -> bool {
         self.lost == 0
     }
+}
+
+/// A field of a member's logfmt lines with message `msg` (e.g. `partitions revoked`,
+/// `partitions`), one value per line that has it.
+pub fn log_field(log: &str, msg: &str, name: &str) -> Vec<usize> {
+    let prefix = format!("{name}=");
+    log.lines()
+        .filter(|l| l.contains(&format!("msg=\"{msg}\"")))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .find_map(|f| f.strip_prefix(prefix.as_str()))
+                .and_then(|n| n.parse().ok())
+        })
+        .collect()
+}
+
+/// What the members' revokes announced they leave to the next owners (`partitions revoked
+/// … redelivered=M`, summed) and how many revokes there were: every duplicate a rebalance
+/// makes must be among those (see `faults/rebalance.rs`).
+pub fn announced_redeliveries(logs: &[&str]) -> (usize, usize) {
+    let mut sum = 0;
+    let mut revokes = 0;
+    for log in logs {
+        let r = log_field(log, "partitions revoked", "redelivered");
+        assert_eq!(
+            r.len(),
+            log_field(log, "partitions revoked", "partitions").len(),
+            "every revoke says how much it redelivers"
+        );
+        revokes += r.len();
+        sum += r.iter().sum::<usize>();
+    }
+    (sum, revokes)
 }
 
 /// One row of the fault table: printed, and appended to `$FAULT_REPORT` if set.

@@ -155,10 +155,14 @@ fn parse_node(line: &str) -> Node {
 impl Drop for Cluster {
     fn drop(&mut self) {
         if self.stop_on_drop {
+            // Its data goes with it, so a graceful stop buys nothing, and a cluster that lost
+            // a node can lose its controller quorum while the others stop: each waits for
+            // the whole SIGTERM timeout (30 s) before it is killed.
             let _ = Command::new(script())
                 .arg("down")
                 .arg("--dir")
                 .arg(&self.dir)
+                .env("KAFKA_STOP_TIMEOUT", "3")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();

@@ -121,16 +121,28 @@ pub fn block_on<F: Future>(f: F) -> F::Output {
 }
 
 pub fn create_topic(addr: &str, topic: &str, partitions: i32) {
+    create_topic_with(addr, topic, partitions, 1, &[]);
+}
+
+/// [`create_topic`] with a replication factor and topic configs (`cleanup.policy`,
+/// `min.insync.replicas`, …).
+pub fn create_topic_with(
+    addr: &str,
+    topic: &str,
+    partitions: i32,
+    replication: i32,
+    configs: &[(&str, &str)],
+) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", addr)
         .create()
         .expect("admin client");
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = block_on(admin.create_topics(
-        &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-        &opts,
-    ))
-    .expect("create_topics");
+    let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
+    for (k, v) in configs {
+        new = new.set(k, v);
+    }
+    let results = block_on(admin.create_topics(&[new], &opts)).expect("create_topics");
     for r in results {
         r.expect("topic created");
     }
@@ -238,6 +250,22 @@ pub fn seq_of(bytes: &[u8]) -> Option<usize> {
     let i = s.find("\"seq\":")? + 6;
     let digits: String = s[i..].chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()
+}
+
+/// Each partition's high watermark (the offset after its last record, markers included).
+pub fn high_watermarks(addr: &str, topic: &str, partitions: i32) -> BTreeMap<i32, i64> {
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", addr)
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            let (_, hi) = c
+                .fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks");
+            (p, hi)
+        })
+        .collect()
 }
 
 /// The offsets a consumer group has committed, per partition (-1 when none).
