@@ -733,7 +733,7 @@ input:
 output:
   drop: {}
 metrics:
-  mapping: 'root = this.'
+  mapping: 'root = ]'
   statsd:
     address: localhost:8125
   prometheus:
