@@ -6,6 +6,7 @@
 //! variants next to errors, so every place that must treat them specially sees them.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use super::ast::{describe, BinOp, Expr, MethodFn, Pat, Seg, Stmt};
@@ -375,6 +376,7 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             let Some(stmts) = cx.env.maps.get(name) else {
                 return Err(Fail::msg(format!("map `{name}` was not found")));
             };
+            let _depth = MapDepth::enter(name)?;
             let mut st = State::new(cx.vars.len());
             st.vars.clone_from_slice(cx.vars);
             let mut meta = cx.env.meta_out.clone();
@@ -399,6 +401,56 @@ pub fn eval<'a>(e: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
             other => other,
         },
         Expr::Regex(_, pattern) => Ok(Cow::Borrowed(pattern)),
+    }
+}
+
+/// How deep `.apply()` may nest, as in Bento (its maximum of map stacks).
+pub const MAX_MAP_DEPTH: u32 = 5000;
+/// How much of the thread's stack nested `.apply()` calls may take, counted from the first
+/// one. Each level takes a few kilobytes (over ten in a debug build), so on the 2 MiB of a
+/// default thread the count alone would overflow first: a mapping recursing without end gets
+/// a catchable error instead of taking the process down. 1 MiB leaves the rest of the stack to
+/// whatever the innermost map does.
+pub const MAP_STACK_BUDGET: usize = 1 << 20;
+
+thread_local! {
+    /// Nested `.apply()` levels on this thread, and the stack address of the first.
+    static MAP_DEPTH: Cell<(u32, usize)> = const { Cell::new((0, 0)) };
+}
+
+/// One level of `.apply()` on this thread, left when dropped (also when unwinding on an error).
+struct MapDepth;
+
+impl MapDepth {
+    fn enter(name: &str) -> Result<MapDepth, Fail> {
+        let marker = 0u8;
+        let here = std::ptr::addr_of!(marker) as usize;
+        let (depth, base) = MAP_DEPTH.with(|d| {
+            let (n, base) = d.get();
+            let base = if n == 0 { here } else { base };
+            d.set((n + 1, base));
+            (n + 1, base)
+        });
+        let guard = MapDepth;
+        // The stack grows down on every target this runs on.
+        let used = base.saturating_sub(here);
+        if depth > MAX_MAP_DEPTH || used > MAP_STACK_BUDGET {
+            return Err(Fail::msg(format!(
+                "entering map {name} exceeded the maximum nesting of maps ({depth} deep), \
+                 which could be due to unbounded recursion: give the recursion a condition \
+                 that ends it"
+            )));
+        }
+        Ok(guard)
+    }
+}
+
+impl Drop for MapDepth {
+    fn drop(&mut self) {
+        MAP_DEPTH.with(|d| {
+            let (n, base) = d.get();
+            d.set((n.saturating_sub(1), base));
+        });
     }
 }
 
@@ -676,6 +728,8 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
                 _ => ord.is_ge(),
             })
         }
+        // Integers wrap around at 64 bits as Go's int64 does in Bento
+        // (9223372036854775807 + 1 is -9223372036854775808).
         BinOp::Add => match (&*lv, &*rv) {
             (Value::Str(a), Value::Str(b)) => {
                 let mut s = String::with_capacity(a.len() + b.len());
@@ -689,30 +743,21 @@ fn binary<'a>(op: BinOp, l: &'a Expr, r: &'a Expr, cx: &Cx<'a, '_>) -> R<'a> {
                 out.extend_from_slice(text_bytes(b).unwrap_or_default());
                 Value::Str(String::from_utf8_lossy(&out).into_owned())
             }
-            (Value::Int(a), Value::Int(b)) => match a.checked_add(*b) {
-                Some(x) => Value::Int(x),
-                None => Value::Float(*a as f64 + *b as f64),
-            },
+            (Value::Int(a), Value::Int(b)) => Value::Int(a.wrapping_add(*b)),
             (a, b) => match (num(a), num(b)) {
                 (Some(x), Some(y)) => Value::Float(x + y),
                 _ => return Err(type_err()),
             },
         },
         BinOp::Sub => match (&*lv, &*rv) {
-            (Value::Int(a), Value::Int(b)) => match a.checked_sub(*b) {
-                Some(x) => Value::Int(x),
-                None => Value::Float(*a as f64 - *b as f64),
-            },
+            (Value::Int(a), Value::Int(b)) => Value::Int(a.wrapping_sub(*b)),
             (a, b) => match (num(a), num(b)) {
                 (Some(x), Some(y)) => Value::Float(x - y),
                 _ => return Err(type_err()),
             },
         },
         BinOp::Mul => match (&*lv, &*rv) {
-            (Value::Int(a), Value::Int(b)) => match a.checked_mul(*b) {
-                Some(x) => Value::Int(x),
-                None => Value::Float(*a as f64 * *b as f64),
-            },
+            (Value::Int(a), Value::Int(b)) => Value::Int(a.wrapping_mul(*b)),
             (a, b) => match (num(a), num(b)) {
                 (Some(x), Some(y)) => Value::Float(x * y),
                 _ => return Err(type_err()),

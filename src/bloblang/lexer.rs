@@ -311,14 +311,27 @@ fn lex_string(src: &str, start: usize) -> Result<(String, usize), ParseError> {
                     '\\' => out.push('\\'),
                     '/' => out.push('/'),
                     '0' => out.push('\0'),
-                    'u' => {
+                    'a' => out.push('\x07'),
+                    'b' => out.push('\x08'),
+                    'f' => out.push('\x0c'),
+                    'v' => out.push('\x0b'),
+                    // `\uXXXX`, `\UXXXXXXXX` and `\xXX` as Go's strconv.Unquote reads them (Bento).
+                    'u' | 'U' | 'x' => {
+                        let n = match e {
+                            'u' => 4,
+                            'U' => 8,
+                            _ => 2,
+                        };
                         let hex: String =
-                            (0..4).filter_map(|_| chars.next().map(|c| c.1)).collect();
-                        let code = u32::from_str_radix(&hex, 16)
-                            .ok()
+                            (0..n).filter_map(|_| chars.next().map(|c| c.1)).collect();
+                        let code = (hex.len() == n)
+                            .then(|| u32::from_str_radix(&hex, 16).ok())
+                            .flatten()
+                            // A `\x` above 7f is one byte of UTF-8 in Go, not a character.
+                            .filter(|c| e != 'x' || *c < 0x80)
                             .and_then(char::from_u32)
                             .ok_or_else(|| {
-                                ParseError::at(src, at, format!("invalid escape `\\u{hex}`"))
+                                ParseError::at(src, at, format!("invalid escape `\\{e}{hex}`"))
                             })?;
                         out.push(code);
                     }

@@ -408,7 +408,7 @@ impl<'s> Parser<'s> {
     }
 
     fn binary(&mut self, level: u8) -> Result<Expr, ParseError> {
-        if level > 4 {
+        if level > 3 {
             return self.unary();
         }
         let saved = self.depth;
@@ -423,20 +423,22 @@ impl<'s> Parser<'s> {
         let mut lhs = self.binary(level + 1)?;
         loop {
             let op = match (level, self.peek()) {
+                // `&&` and `||` share one level, left to right, as in Bento:
+                // `true || false && false` is `(true || false) && false`, false.
                 (0, Tok::Or) => BinOp::Or,
-                (1, Tok::And) => BinOp::And,
-                (2, Tok::Eq) => BinOp::Eq,
-                (2, Tok::Ne) => BinOp::Ne,
-                (2, Tok::Lt) => BinOp::Lt,
-                (2, Tok::Le) => BinOp::Le,
-                (2, Tok::Gt) => BinOp::Gt,
-                (2, Tok::Ge) => BinOp::Ge,
-                (3, Tok::Plus) => BinOp::Add,
-                (3, Tok::Minus) => BinOp::Sub,
-                (4, Tok::Star) => BinOp::Mul,
-                (4, Tok::Slash) => BinOp::Div,
-                (4, Tok::Percent) => BinOp::Mod,
-                (4, Tok::Pipe) => BinOp::Coalesce,
+                (0, Tok::And) => BinOp::And,
+                (1, Tok::Eq) => BinOp::Eq,
+                (1, Tok::Ne) => BinOp::Ne,
+                (1, Tok::Lt) => BinOp::Lt,
+                (1, Tok::Le) => BinOp::Le,
+                (1, Tok::Gt) => BinOp::Gt,
+                (1, Tok::Ge) => BinOp::Ge,
+                (2, Tok::Plus) => BinOp::Add,
+                (2, Tok::Minus) => BinOp::Sub,
+                (3, Tok::Star) => BinOp::Mul,
+                (3, Tok::Slash) => BinOp::Div,
+                (3, Tok::Percent) => BinOp::Mod,
+                (3, Tok::Pipe) => BinOp::Coalesce,
                 _ => return Ok(lhs),
             };
             self.link()?;
@@ -509,6 +511,10 @@ impl<'s> Parser<'s> {
             match self.peek().clone() {
                 Tok::Dot => {
                     self.bump();
+                    // A `.` ending a line continues the chain on the next, as in Bento.
+                    while self.toks[self.pos].tok == Tok::Newline {
+                        self.pos += 1;
+                    }
                     let seg_at = self.at();
                     match self.bump() {
                         Tok::Ident(name) if *self.peek() == Tok::LParen => {

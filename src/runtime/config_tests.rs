@@ -101,7 +101,7 @@ pipeline:
   processors:
     - mapping: |
         root = this
-        root.x = this.y.
+        root.x = this.y.!
     - mutation: 'root.a = 1'
     - bogus: {}
 output:
@@ -119,7 +119,7 @@ output:
     };
     assert_eq!(at("unknown field `adresses`"), (3, 5), "{shown:#?}");
     assert_eq!(at("pipeline.threads"), (6, 3), "{shown:#?}");
-    // `root.x = this.y.` — the error is after the last `.` of line 2 of the mapping.
+    // `root.x = this.y.!` — the error is at the `!` after the last `.` of line 2 of the mapping.
     let (line, col) = at("bad mapping");
     assert_eq!(line, 10, "{shown:#?}");
     assert!((23..=25).contains(&col), "column {col}: {shown:#?}");
